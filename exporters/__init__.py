@@ -1,0 +1,1 @@
+"""fedprobe exporters: the Prometheus exporter lands here (see issue 6)."""

@@ -1,0 +1,5 @@
+"""Allow ``python -m probes``."""
+
+from probes.cli import console_main
+
+console_main()

@@ -1,0 +1,64 @@
+"""The ``fedprobe`` command: argparse subcommands; each returns an exit status, only this edge
+prints errors and exits."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import TextIO
+
+from probes import __version__
+
+
+class ExitStatus(IntEnum):
+    """Process exit statuses (Nagios' for plugins; 2 for bad sandbox/config input)."""
+
+    OK = 0
+    WARNING = 1
+    CRITICAL = 2
+    UNKNOWN = 3
+    ERROR = 2  # non-plugin commands: bad usage or configuration
+
+
+@dataclass
+class Environment:
+    """What a command may touch: its streams and environment variables (tests swap them)."""
+
+    stdout: TextIO = field(default_factory=lambda: sys.stdout)
+    stderr: TextIO = field(default_factory=lambda: sys.stderr)
+    environ: dict[str, str] = field(default_factory=dict)
+
+
+Command = Callable[[argparse.Namespace, Environment], ExitStatus]
+
+
+def _parser() -> argparse.ArgumentParser:
+    from probes.sandbox import cmd as sandbox_cmd
+
+    parser = argparse.ArgumentParser(
+        prog="fedprobe",
+        description="Federated cloud monitoring probes (OpenStack/OCCI sites).")
+    parser.add_argument("--version", action="version", version=f"fedprobe {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    sandbox_cmd.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> ExitStatus:
+    """Parse arguments and run one subcommand."""
+    env = env or Environment()
+    parser = _parser()
+    args = parser.parse_args(argv)
+    command: Command = args.run
+    return command(args, env)
+
+
+def console_main() -> None:
+    """Entry point of the ``fedprobe`` console script."""
+    import os
+
+    sys.exit(int(main(None, Environment(environ=dict(os.environ)))))

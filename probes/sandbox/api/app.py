@@ -1,0 +1,139 @@
+"""The WSGI application: routing, authentication, microversions, injected faults, error
+rendering and the request log — everything handlers should not repeat."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+from werkzeug.routing import Map, Rule
+from werkzeug.wrappers import Request, Response
+
+from probes.sandbox.api import control, glance, keystone, neutron, nova_extras, nova_servers
+from probes.sandbox.api.errors import ApiError, service_error, unauthorized
+from probes.sandbox.api.http import Ctx, Reply, service_of
+from probes.sandbox.api.nova_render import negotiate, version_headers
+from probes.sandbox.api.routes import Route
+from probes.sandbox.catalog import auth_url
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+
+    from probes.sandbox.cloud import Cloud
+
+log = logging.getLogger(__name__)
+
+ALL_ROUTES: list[Route] = [*keystone.ROUTES, *nova_servers.ROUTES, *nova_extras.ROUTES,
+                           *glance.ROUTES, *neutron.ROUTES, *control.ROUTES]
+
+
+def _rules(routes: list[Route]) -> Map:
+    rules = []
+    for r in routes:
+        methods = list(r.methods)
+        rules.append(Rule(r.rule, methods=methods, endpoint=r.endpoint))
+        # Clients ask for version documents with and without the trailing slash.
+        rules.append(Rule(r.rule + "/", methods=methods, endpoint=r.endpoint))
+    return Map(rules, strict_slashes=False, merge_slashes=False)
+
+
+def _response(reply: Reply) -> Response:
+    if reply.body is None:
+        resp = Response(status=reply.status)
+    elif isinstance(reply.body, str):
+        resp = Response(reply.body, status=reply.status, content_type="text/plain; charset=UTF-8")
+    else:
+        resp = Response(json.dumps(reply.body), status=reply.status,
+                        content_type="application/json")
+    for key, value in reply.headers.items():
+        resp.headers[key] = value
+    return resp
+
+
+class SandboxApp:
+    """Dispatches requests to the service handlers."""
+
+    def __init__(self, cloud: Cloud, control_token: str) -> None:
+        self.cloud = cloud
+        self._control_token = control_token
+        self._routes = {r.endpoint: r for r in ALL_ROUTES}
+        self._map = _rules(ALL_ROUTES)
+
+    def __call__(self, environ: WSGIEnvironment,
+                 start_response: StartResponse) -> Iterable[bytes]:
+        request = Request(environ)
+        start = time.monotonic()
+        route: Route | None = None
+        try:
+            endpoint, args = self._map.bind_to_environ(environ).match()
+            route = self._routes[str(endpoint)]
+            reply = self._dispatch(request, route, dict(args))
+        except ApiError as exc:
+            reply = Reply(exc.status, exc.body, exc.headers)
+        except (NotFound, MethodNotAllowed) as exc:
+            reply = self._http_error(request, exc)
+        except Exception:
+            log.exception("sandbox handler failed: %s %s", request.method, request.path)
+            err = service_error(service_of(request.path), 500,
+                                "An unexpected error occurred in the sandbox.")
+            reply = Reply(err.status, err.body, err.headers)
+        if request.method == "HEAD":
+            reply.body = None
+        service = route.service if route else service_of(request.path)
+        operation = route.operation if route else "unknown"
+        self.cloud.requests.add(request.method, request.path,
+                                request.query_string.decode("latin-1"), service, operation,
+                                reply.status, time.monotonic() - start)
+        return _response(reply)(environ, start_response)
+
+    def _http_error(self, request: Request, exc: HTTPException) -> Reply:
+        status = exc.code or 404
+        message = "The resource could not be found." if status == 404 else \
+            f"The method {request.method} is not allowed for this resource."
+        err = service_error(service_of(request.path), status, message)
+        headers = dict(err.headers)
+        if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+            headers["Allow"] = ", ".join(exc.valid_methods)
+        return Reply(status, err.body, headers)
+
+    def _dispatch(self, request: Request, route: Route, args: dict[str, Any]) -> Reply:
+        ctx = Ctx(request, self.cloud)
+        faults = self.cloud.faults
+        delay = faults.latency(route.operation)
+        if delay:
+            time.sleep(delay)
+        failure = faults.error_status(route.operation)
+        if failure is not None:
+            raise service_error(route.service, failure, "Injected fault: the service is "
+                                                        "temporarily unavailable.")
+        if route.service == "control":
+            if route.auth:
+                self._check_control(request)
+            return route.handler(ctx, **args)
+        if route.auth:
+            ctx.token = self.cloud.identity.validate(request.headers.get("X-Auth-Token"))
+            if ctx.token is None:
+                raise unauthorized(route.service, auth_url(ctx.base_url))
+            if ctx.token.project is None and route.service != "identity":
+                raise service_error(route.service, 403, "A project-scoped token is required.")
+        if route.service != "compute":
+            return route.handler(ctx, **args)
+        ctx.microversion = negotiate(ctx)
+        headers = version_headers(ctx.microversion)
+        try:
+            reply = route.handler(ctx, **args)
+        except ApiError as exc:
+            exc.headers.update(headers)
+            raise
+        reply.headers.update(headers)
+        return reply
+
+    def _check_control(self, request: Request) -> None:
+        given = request.headers.get("X-Control-Token", "")
+        if not hmac.compare_digest(given.encode(), self._control_token.encode()):
+            raise ApiError(401, {"error": "control API: missing or wrong X-Control-Token"})

@@ -1,0 +1,112 @@
+"""Glance v2: version documents, images list (filters, limit/marker pagination with ``next``)
+and show. Custom image properties appear as top-level keys, as in Glance."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from probes.sandbox.api.errors import glance_error
+from probes.sandbox.api.routes import Ctx, Reply, collect, route
+from probes.sandbox.inventory import ImageRec
+from probes.sandbox.timefmt import iso_z
+
+_DEFAULT_LIMIT = 25
+_MAX_LIMIT = 1000
+
+
+def _versions(ctx: Ctx) -> list[dict[str, Any]]:
+    href = f"{ctx.base_url}/image/v2/"
+    return [{"id": v, "status": "CURRENT" if v == "v2.9" else "SUPPORTED",
+             "links": [{"rel": "self", "href": href}]}
+            for v in ("v2.9", "v2.8", "v2.7", "v2.6", "v2.5", "v2.4", "v2.3", "v2.2", "v2.1",
+                      "v2.0")]
+
+
+@route("/image", "GET", "image", "versions", auth=False)
+def versions(ctx: Ctx) -> Reply:
+    """GET /image/: Glance answers 300 with its versions."""
+    return Reply(300, {"versions": _versions(ctx)})
+
+
+@route("/image/versions", "GET", "image", "versions", auth=False)
+def versions_200(ctx: Ctx) -> Reply:
+    """GET /image/versions: the same list with 200."""
+    return Reply(200, {"versions": _versions(ctx)})
+
+
+def image_doc(img: ImageRec) -> dict[str, Any]:
+    """An image document as Glance v2 renders it."""
+    spec = img.spec
+    doc: dict[str, Any] = {
+        "id": img.id, "name": spec.name, "status": "active", "visibility": spec.visibility,
+        "protected": False, "os_hidden": False, "checksum": img.id.replace("-", ""),
+        "os_hash_algo": "sha512", "os_hash_value": (img.id.replace("-", "") * 4)[:128],
+        "owner": img.owner, "size": spec.size, "virtual_size": None,
+        "min_ram": spec.min_ram, "min_disk": spec.min_disk,
+        "disk_format": spec.disk_format, "container_format": spec.container_format,
+        "created_at": iso_z(img.created), "updated_at": iso_z(img.created), "tags": [],
+        "self": f"/v2/images/{img.id}", "file": f"/v2/images/{img.id}/file",
+        "schema": "/v2/schemas/image",
+    }
+    doc.update(spec.properties)
+    return doc
+
+
+_FILTERS = ("name", "status", "visibility", "disk_format", "container_format", "owner")
+
+
+def _visible(ctx: Ctx) -> list[ImageRec]:
+    assert ctx.token is not None and ctx.token.project is not None
+    inv = ctx.cloud.inventory
+    pid = ctx.token.project.id
+    images = [i for i in inv.images.values() if inv.image_visible(i, pid)]
+    visibility = ctx.query("visibility")
+    if visibility is None:
+        images = [i for i in images if i.spec.visibility != "community"]
+    for key in _FILTERS:
+        want = ctx.query(key)
+        if want is not None:
+            images = [i for i in images if str(image_doc(i).get(key)) == want]
+    for key, value in ctx.request.args.items():
+        if key not in _FILTERS and key not in ("limit", "marker", "sort", "sort_key",
+                                               "sort_dir", "member_status"):
+            images = [i for i in images if i.spec.properties.get(key) == value]
+    return sorted(images, key=lambda i: (-i.created, i.id))
+
+
+@route("/image/v2/images", "GET", "image", "images")
+def images(ctx: Ctx) -> Reply:
+    """GET /v2/images with filters, limit and marker; ``next`` when more remain."""
+    found = _visible(ctx)
+    marker = ctx.query("marker")
+    if marker is not None:
+        ids = [i.id for i in found]
+        if marker not in ids:
+            raise glance_error(400, f"marker {marker} could not be found.")
+        found = found[ids.index(marker) + 1:]
+    raw = ctx.query("limit")
+    try:
+        limit = min(int(raw), _MAX_LIMIT) if raw is not None else _DEFAULT_LIMIT
+        if limit < 0:
+            raise ValueError
+    except ValueError:
+        raise glance_error(400, "limit param must be positive") from None
+    page = found[:limit]
+    body: dict[str, Any] = {"images": [image_doc(i) for i in page],
+                            "first": "/v2/images", "schema": "/v2/schemas/images"}
+    if len(found) > limit and page:
+        body["next"] = f"/v2/images?marker={page[-1].id}&limit={limit}"
+    return Reply(200, body)
+
+
+@route("/image/v2/images/<image_id>", "GET", "image", "images")
+def image_show(ctx: Ctx, image_id: str) -> Reply:
+    """GET /v2/images/{id}."""
+    assert ctx.token is not None and ctx.token.project is not None
+    img = ctx.cloud.inventory.images.get(image_id)
+    if img is None or not ctx.cloud.inventory.image_visible(img, ctx.token.project.id):
+        raise glance_error(404, f"No image found with ID {image_id}")
+    return Reply(200, image_doc(img))
+
+
+ROUTES = collect(globals())

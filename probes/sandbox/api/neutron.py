@@ -1,0 +1,112 @@
+"""Neutron v2.0: version documents, networks and subnets (list with filters, show)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from probes.sandbox.api.errors import neutron_error
+from probes.sandbox.api.routes import Ctx, Reply, collect, route
+from probes.sandbox.inventory import NetworkRec, SubnetRec
+
+_PREFIX = "/networking/v2.0"
+_CREATED = "2026-01-01T00:00:00Z"
+
+
+@route("/networking", "GET", "network", "versions", auth=False)
+def versions(ctx: Ctx) -> Reply:
+    """GET /networking/: the one version Neutron has."""
+    return Reply(200, {"versions": [{"id": "v2.0", "status": "CURRENT", "links": [
+        {"rel": "self", "href": f"{ctx.base_url}/networking/v2.0/"}]}]})
+
+
+@route(_PREFIX, "GET", "network", "versions", auth=False)
+def version(ctx: Ctx) -> Reply:
+    """GET /networking/v2.0: the resources Neutron offers."""
+    names = ("network", "subnet")
+    return Reply(200, {"resources": [
+        {"name": n, "collection": n + "s",
+         "links": [{"rel": "self", "href": f"{ctx.base_url}{_PREFIX}/{n}s"}]} for n in names]})
+
+
+def network_doc(net: NetworkRec) -> dict[str, Any]:
+    """A network as Neutron shows it."""
+    return {"id": net.id, "name": net.name, "status": net.status, "admin_state_up": True,
+            "shared": net.shared, "router:external": net.external,
+            "project_id": net.project_id, "tenant_id": net.project_id,
+            "subnets": [s.id for s in net.subnets], "mtu": 1450, "availability_zones": ["nova"],
+            "availability_zone_hints": [], "ipv4_address_scope": None,
+            "ipv6_address_scope": None, "port_security_enabled": True, "description": "",
+            "tags": [], "created_at": _CREATED, "updated_at": _CREATED, "revision_number": 1,
+            "is_default": net.external, "l2_adjacency": True}
+
+
+def subnet_doc(sub: SubnetRec) -> dict[str, Any]:
+    """A subnet as Neutron shows it."""
+    six = sub.ip_version == 6
+    return {"id": sub.id, "name": sub.name, "network_id": sub.network_id, "cidr": sub.cidr,
+            "ip_version": sub.ip_version, "gateway_ip": sub.gateway_ip, "enable_dhcp": True,
+            "project_id": sub.project_id, "tenant_id": sub.project_id,
+            "allocation_pools": [], "dns_nameservers": [], "host_routes": [],
+            "ipv6_ra_mode": "slaac" if six else None,
+            "ipv6_address_mode": "slaac" if six else None, "subnetpool_id": None,
+            "service_types": [], "description": "", "tags": [], "created_at": _CREATED,
+            "updated_at": _CREATED, "revision_number": 0}
+
+
+def _matches(ctx: Ctx, doc: dict[str, Any]) -> bool:
+    for key in ctx.request.args:
+        if key in ("fields", "limit", "marker", "sort_key", "sort_dir"):
+            continue
+        wanted = ctx.request.args.getlist(key)
+        value = doc.get(key)
+        shown = str(value).lower() if isinstance(value, bool) else str(value)
+        if shown not in wanted:
+            return False
+    return True
+
+
+def _fields(ctx: Ctx, doc: dict[str, Any]) -> dict[str, Any]:
+    fields = ctx.request.args.getlist("fields")
+    return {k: v for k, v in doc.items() if k in fields} if fields else doc
+
+
+def _visible_networks(ctx: Ctx) -> list[NetworkRec]:
+    assert ctx.token is not None and ctx.token.project is not None
+    pid = ctx.token.project.id
+    return [n for n in ctx.cloud.inventory.networks.values() if n.usable_by(pid)]
+
+
+@route(f"{_PREFIX}/networks", "GET", "network", "networks")
+def networks(ctx: Ctx) -> Reply:
+    """GET /v2.0/networks with attribute filters (name, status, shared, router:external...)."""
+    docs = [network_doc(n) for n in _visible_networks(ctx)]
+    return Reply(200, {"networks": [_fields(ctx, d) for d in docs if _matches(ctx, d)]})
+
+
+@route(f"{_PREFIX}/networks/<net_id>", "GET", "network", "networks")
+def network_show(ctx: Ctx, net_id: str) -> Reply:
+    """GET /v2.0/networks/{id}."""
+    for net in _visible_networks(ctx):
+        if net.id == net_id:
+            return Reply(200, {"network": _fields(ctx, network_doc(net))})
+    raise neutron_error(404, "NetworkNotFound", f"Network {net_id} could not be found.")
+
+
+@route(f"{_PREFIX}/subnets", "GET", "network", "subnets")
+def subnets(ctx: Ctx) -> Reply:
+    """GET /v2.0/subnets with filters (network_id, ip_version, ...)."""
+    docs = [subnet_doc(s) for n in _visible_networks(ctx) for s in n.subnets]
+    return Reply(200, {"subnets": [_fields(ctx, d) for d in docs if _matches(ctx, d)]})
+
+
+@route(f"{_PREFIX}/subnets/<subnet_id>", "GET", "network", "subnets")
+def subnet_show(ctx: Ctx, subnet_id: str) -> Reply:
+    """GET /v2.0/subnets/{id}."""
+    for net in _visible_networks(ctx):
+        for sub in net.subnets:
+            if sub.id == subnet_id:
+                return Reply(200, {"subnet": _fields(ctx, subnet_doc(sub))})
+    raise neutron_error(404, "SubnetNotFound", f"Subnet {subnet_id} could not be found.")
+
+
+ROUTES = collect(globals())

@@ -1,0 +1,1 @@
+"""Guests that really run the user-data: process guests and network-namespace guests."""

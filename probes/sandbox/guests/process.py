@@ -1,0 +1,184 @@
+"""Process guests: no privileges needed. The user-data runs as a child process, the guest gets a
+loopback IPv4 address of its own (127.77.x.y) and IPv6 ::1, both answering on a per-guest port,
+and its machine/job features as $MACHINEFEATURES/$JOBFEATURES directories."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+from pathlib import Path
+
+from probes.sandbox.guests.banner import BannerService
+from probes.sandbox.guests.base import GuestAddress, GuestError, GuestSpec
+from probes.sandbox.guests.console import ConsoleLog
+from probes.sandbox.guests.mjf import write_dir
+from probes.sandbox.guests.userdata import GUEST_PATH, script_of, write_script
+
+_KILL_GRACE = 1.0
+
+
+def _mac(index: int) -> str:
+    return f"fa:16:3e:{(index >> 16) & 255:02x}:{(index >> 8) & 255:02x}:{index & 255:02x}"
+
+
+def _listen(family: socket.AddressFamily, addr: str, port: int) -> socket.socket:
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind((addr, port))
+        sock.listen(16)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+class ProcessGuest:
+    """One running process guest."""
+
+    def __init__(self, spec: GuestSpec, root: Path, index: int, banner: BannerService,
+                 console_limit: int) -> None:
+        self._spec = spec
+        self._dir = root / spec.server_id
+        self._banner = banner
+        self._sockets: list[socket.socket] = []
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._stopped = False
+        self._dir.mkdir(parents=True, exist_ok=False)
+        self._dir.chmod(0o700)
+        self.console_log = ConsoleLog(self._dir / "console.log", console_limit)
+        self._v4 = f"127.77.{(index >> 8) & 255}.{index & 255}"
+        self._port = self._open_listeners()
+        net = spec.networks[0].name if spec.networks else "sandbox"
+        self._addresses = (GuestAddress(net, self._v4, 4, _mac(index)),) + (
+            (GuestAddress(net, "::1", 6, _mac(index)),) if len(self._sockets) > 1 else ())
+        self._boot()
+
+    # -- Guest protocol ------------------------------------------------------------------------
+    @property
+    def addresses(self) -> tuple[GuestAddress, ...]:
+        """IPv4 127.77.x.y and IPv6 ::1."""
+        return self._addresses
+
+    @property
+    def reach_port(self) -> int:
+        """The per-guest port both addresses answer on."""
+        return self._port
+
+    @property
+    def extra_metadata(self) -> dict[str, str]:
+        """Process guests need nothing added to the server's metadata."""
+        return {}
+
+    def console(self) -> str:
+        """Boot lines and the user-data's output."""
+        return self.console_log.read()
+
+    def alive(self) -> bool:
+        """A process guest stays up while not stopped (the script may finish, as on a VM)."""
+        return not self._stopped
+
+    def stop(self) -> None:
+        """Kill the script's process group, close listeners, remove the guest directory."""
+        if self._stopped:
+            return
+        self._stopped = True
+        for sock in self._sockets:
+            self._banner.remove(sock)
+        if self._proc is not None and self._proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self._proc.pid, signal.SIGTERM)
+            try:
+                self._proc.wait(timeout=_KILL_GRACE)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self._proc.pid, signal.SIGKILL)
+                self._proc.wait(timeout=5)
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+    # -- start-up ------------------------------------------------------------------------------
+    def _open_listeners(self) -> int:
+        try:
+            v6 = _listen(socket.AF_INET6, "::1", 0)
+        except OSError:
+            v6 = None
+        try:
+            port = v6.getsockname()[1] if v6 is not None else 0
+            v4 = _listen(socket.AF_INET, self._v4, port)
+        except OSError as exc:
+            if v6 is not None:
+                v6.close()
+            raise GuestError(f"cannot listen on {self._v4}: {exc.strerror}") from None
+        for sock in (v4, v6):
+            if sock is not None:
+                self._sockets.append(sock)
+                self._banner.add(sock)
+        return int(v4.getsockname()[1])
+
+    def _boot(self) -> None:
+        spec = self._spec
+        say = self.console_log.say
+        say(f"fedprobe-sandbox process guest {spec.server_id} ({spec.hostname}) booting")
+        say(f"eth0: {', '.join(a.addr for a in self._addresses)} (port {self._port})")
+        mf, jf = self._dir / "machinefeatures", self._dir / "jobfeatures"
+        write_dir(mf, spec.mjf_machine)
+        write_dir(jf, spec.mjf_job)
+        script = script_of(spec.user_data)
+        if not spec.run_user_data:
+            say("cloud-init: user-data not processed")
+            return
+        if script is None:
+            say("cloud-init: no #! user-data script to run")
+            return
+        path = write_script(self._dir / "user-data", script)
+        home = self._dir / "home"
+        home.mkdir(mode=0o700)
+        env = {"PATH": GUEST_PATH, "HOME": str(home), "LANG": "C.UTF-8",
+               "MACHINEFEATURES": str(mf), "JOBFEATURES": str(jf)}
+        say(f"cloud-init: running user-data script ({len(script)} bytes)")
+        console = self.console_log.path.open("ab")
+        try:
+            self._proc = subprocess.Popen([str(path)], stdin=subprocess.DEVNULL, stdout=console,
+                                          stderr=subprocess.STDOUT, cwd=self._dir, env=env,
+                                          start_new_session=True)
+        except OSError as exc:
+            say(f"cloud-init: failed to run user-data script: {exc.strerror}")
+            return
+        finally:
+            console.close()
+        threading.Thread(target=self._reap, name=f"guest-{spec.server_id[:8]}",
+                         daemon=True).start()
+
+    def _reap(self) -> None:
+        assert self._proc is not None
+        code = self._proc.wait()
+        if not self._stopped:
+            self.console_log.say(f"cloud-init: user-data script exited with status {code}")
+
+
+class ProcessBackend:
+    """Starts process guests under a state directory."""
+
+    kind = "process"
+
+    def __init__(self, root: Path, console_limit: int, banner: BannerService) -> None:
+        self._root = root
+        self._root.mkdir(parents=True, exist_ok=True)
+        self._counter = itertools.count(1)
+        self._console_limit = console_limit
+        self.banner = banner
+
+    def start(self, spec: GuestSpec) -> ProcessGuest:
+        """Start a guest; 65k guests per sandbox before loopback addresses repeat."""
+        index = next(self._counter) % 65024 + 256
+        return ProcessGuest(spec, self._root, index, self.banner, self._console_limit)
+
+    def close(self) -> None:
+        """Nothing to release: guests are stopped by the server store, the banner by its owner."""

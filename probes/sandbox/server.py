@@ -1,0 +1,205 @@
+"""The sandbox as a running thing: HTTP(S) on 127.0.0.1 and [::1] (same port), the cloud state,
+the control token and the files clients need. Usable as a context manager / test fixture and by
+the ``fedprobe sandbox`` command."""
+
+from __future__ import annotations
+
+import errno
+import json
+import logging
+import secrets
+import shutil
+import ssl
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any, Self
+
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+from probes.sandbox import cloudsyaml
+from probes.sandbox.api.app import SandboxApp
+from probes.sandbox.api.control import server_summary
+from probes.sandbox.catalog import auth_url
+from probes.sandbox.cloud import Cloud
+from probes.sandbox.config import SandboxConfig
+from probes.sandbox.faults import Faults
+from probes.sandbox.requestlog import LoggedRequest
+from probes.sandbox.tls import TlsFiles, make_ca_and_server
+
+log = logging.getLogger(__name__)
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """Requests go to the sandbox's request log, not to stderr."""
+
+    def log(self, type: str, message: str, *args: Any) -> None:
+        log.debug("%s " + message, self.address_string(), *args)
+
+
+class SandboxStartError(Exception):
+    """The sandbox could not start (port taken, namespace guests refused, ...)."""
+
+
+class Sandbox:
+    """An embedded cloud on loopback. ``with Sandbox() as sb: ...`` or start()/stop()."""
+
+    def __init__(self, config: SandboxConfig | None = None, *, port: int = 0, tls: bool = False,
+                 state_dir: Path | None = None) -> None:
+        self.config = config or SandboxConfig()
+        self._want_port = port
+        self.tls = tls
+        self._own_state_dir = state_dir is None
+        self.state_dir = state_dir or Path(tempfile.mkdtemp(prefix="fedprobe-sandbox-"))
+        self.control_token = secrets.token_urlsafe(24)
+        self.tls_files: TlsFiles | None = None
+        self.cloud: Cloud | None = None
+        self._servers: list[BaseWSGIServer] = []
+        self._threads: list[threading.Thread] = []
+        self.port = 0
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def start(self) -> Self:
+        """Create the cloud, bind both families, serve, and write clouds.yaml/sandbox.json."""
+        self.cloud = Cloud(self.config, self.state_dir)
+        try:
+            ssl_ctx = self._ssl_context() if self.tls else None
+            app = SandboxApp(self.cloud, self.control_token)
+            self._bind(app, ssl_ctx)
+        except BaseException:
+            self.stop()
+            raise
+        for srv in self._servers:
+            thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.2},
+                                      name=f"sandbox-http-{srv.server_address[0]!s}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        cloudsyaml.write(self.clouds_yaml, cloudsyaml.clouds(self.config, self.auth_url,
+                                                             self.ca_file))
+        self._write_info()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, kill every guest, remove what the sandbox made. Idempotent."""
+        for srv in self._servers:
+            srv.shutdown()
+            srv.server_close()
+        self._servers.clear()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        self._threads.clear()
+        if self.cloud is not None:
+            self.cloud.close()
+            self.cloud = None
+        if self._own_state_dir:
+            shutil.rmtree(self.state_dir, ignore_errors=True)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        self.tls_files = make_ca_and_server(self.state_dir / "tls")
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        ctx.load_cert_chain(self.tls_files.server_cert, self.tls_files.server_key)
+        return ctx
+
+    def _bind(self, app: SandboxApp, ssl_ctx: ssl.SSLContext | None) -> None:
+        # Port 0: take a free IPv4 port, then the same one on [::1]; retry if v6 has it taken.
+        for _ in range(20):
+            v4 = make_server("127.0.0.1", self._want_port, app, threaded=True,
+                             request_handler=_QuietHandler, ssl_context=ssl_ctx)
+            port = int(v4.server_address[1])
+            try:
+                v6 = make_server("::1", port, app, threaded=True,
+                                 request_handler=_QuietHandler, ssl_context=ssl_ctx)
+            except OSError as exc:
+                v4.server_close()
+                if exc.errno == errno.EADDRINUSE and self._want_port == 0:
+                    continue
+                if exc.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
+                    log.warning("IPv6 loopback unavailable; serving IPv4 only")
+                    self._servers = [make_server("127.0.0.1", port, app, threaded=True,
+                                                 request_handler=_QuietHandler,
+                                                 ssl_context=ssl_ctx)]
+                    self.port = port
+                    return
+                raise SandboxStartError(f"cannot listen on [::1]:{port}: {exc.strerror}"
+                                        ) from None
+            self._servers = [v4, v6]
+            self.port = port
+            return
+        raise SandboxStartError("no free port found on both 127.0.0.1 and [::1]")
+
+    def _write_info(self) -> None:
+        info = {"base_url": self.base_url, "base_url_v6": self.base_url_v6,
+                "auth_url": self.auth_url, "clouds_yaml": str(self.clouds_yaml),
+                "ca_file": str(self.ca_file) if self.ca_file else None,
+                "control_token_file": str(self.state_dir / "control-token"),
+                "guest_kind": self.guest_kind}
+        token_file = self.state_dir / "control-token"
+        token_file.touch(mode=0o600)
+        token_file.write_text(self.control_token + "\n", encoding="utf-8")
+        (self.state_dir / "sandbox.json").write_text(json.dumps(info, indent=2) + "\n",
+                                                     encoding="utf-8")
+
+    # -- addresses and files -------------------------------------------------------------------
+    @property
+    def scheme(self) -> str:
+        """http or https."""
+        return "https" if self.tls else "http"
+
+    @property
+    def base_url(self) -> str:
+        """The IPv4 base URL."""
+        return f"{self.scheme}://127.0.0.1:{self.port}"
+
+    @property
+    def base_url_v6(self) -> str | None:
+        """The IPv6 base URL (None when IPv6 loopback is unavailable)."""
+        return f"{self.scheme}://[::1]:{self.port}" if len(self._servers) > 1 else None
+
+    @property
+    def auth_url(self) -> str:
+        """Keystone v3 URL."""
+        return auth_url(self.base_url)
+
+    @property
+    def ca_file(self) -> Path | None:
+        """The test CA's certificate (with --tls)."""
+        return self.tls_files.ca_cert if self.tls_files else None
+
+    @property
+    def clouds_yaml(self) -> Path:
+        """The clouds.yaml written for this sandbox."""
+        return self.state_dir / "clouds.yaml"
+
+    @property
+    def guest_kind(self) -> str:
+        """process or namespace."""
+        return self._cloud().guest_kind
+
+    # -- the Python API tests and benchmarks use --------------------------------------------------
+    def _cloud(self) -> Cloud:
+        if self.cloud is None:
+            raise RuntimeError("the sandbox is not running")
+        return self.cloud
+
+    def request_log(self, since: int = 0) -> list[LoggedRequest]:
+        """Requests handled so far (after sequence number ``since``)."""
+        return self._cloud().requests.entries(since)
+
+    def live_servers(self) -> list[dict[str, Any]]:
+        """Servers that exist now, of every project (a leak check)."""
+        cloud = self._cloud()
+        with cloud.servers.lock:
+            return [server_summary(s) for s in cloud.servers.all()]
+
+    def set_faults(self, faults: Faults | None = None, **fields: Any) -> Faults:
+        """Put faults in force: a Faults object, or its fields as keywords."""
+        chosen = faults if faults is not None else Faults.model_validate(fields)
+        self._cloud().set_faults(chosen)
+        return chosen
