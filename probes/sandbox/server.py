@@ -9,6 +9,7 @@ import json
 import logging
 import secrets
 import shutil
+import socket
 import ssl
 import tempfile
 import threading
@@ -39,6 +40,27 @@ class _QuietHandler(WSGIRequestHandler):
 
 class SandboxStartError(Exception):
     """The sandbox could not start (port taken, namespace guests refused, ...)."""
+
+    def __init__(self, message: str, errno_: int | None = None) -> None:
+        super().__init__(message)
+        self.errno = errno_
+
+
+def _listen(family: socket.AddressFamily, host: str, port: int) -> socket.socket:
+    """A listening TCP socket, or SandboxStartError naming the address and the reason."""
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        shown = f"[{host}]" if family == socket.AF_INET6 else host
+        raise SandboxStartError(f"cannot listen on {shown}:{port}: {exc.strerror}",
+                                exc.errno) from None
+    return sock
 
 
 class Sandbox:
@@ -108,31 +130,31 @@ class Sandbox:
         return ctx
 
     def _bind(self, app: SandboxApp, ssl_ctx: ssl.SSLContext | None) -> None:
-        # Port 0: take a free IPv4 port, then the same one on [::1]; retry if v6 has it taken.
+        # We bind the sockets ourselves (werkzeug would print and sys.exit on a busy port) and
+        # hand them over. Port 0: a free IPv4 port, then the same one on [::1]; retry if taken.
         for _ in range(20):
-            v4 = make_server("127.0.0.1", self._want_port, app, threaded=True,
-                             request_handler=_QuietHandler, ssl_context=ssl_ctx)
-            port = int(v4.server_address[1])
+            v4 = _listen(socket.AF_INET, "127.0.0.1", self._want_port)
+            port = int(v4.getsockname()[1])
             try:
-                v6 = make_server("::1", port, app, threaded=True,
-                                 request_handler=_QuietHandler, ssl_context=ssl_ctx)
-            except OSError as exc:
-                v4.server_close()
+                v6: socket.socket | None = _listen(socket.AF_INET6, "::1", port)
+            except SandboxStartError as exc:
+                v4.close()
                 if exc.errno == errno.EADDRINUSE and self._want_port == 0:
                     continue
-                if exc.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
-                    log.warning("IPv6 loopback unavailable; serving IPv4 only")
-                    self._servers = [make_server("127.0.0.1", port, app, threaded=True,
-                                                 request_handler=_QuietHandler,
-                                                 ssl_context=ssl_ctx)]
-                    self.port = port
-                    return
-                raise SandboxStartError(f"cannot listen on [::1]:{port}: {exc.strerror}"
-                                        ) from None
-            self._servers = [v4, v6]
+                if exc.errno not in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
+                    raise
+                log.warning("IPv6 loopback unavailable; serving IPv4 only")
+                v4, v6 = _listen(socket.AF_INET, "127.0.0.1", port), None
             self.port = port
+            for host, sock in (("127.0.0.1", v4), ("::1", v6)):
+                if sock is None:
+                    continue
+                srv = make_server(host, port, app, threaded=True, request_handler=_QuietHandler,
+                                  ssl_context=ssl_ctx, fd=sock.fileno())
+                sock.close()  # werkzeug holds its own duplicate of the descriptor
+                self._servers.append(srv)
             return
-        raise SandboxStartError("no free port found on both 127.0.0.1 and [::1]")
+        raise SandboxStartError("no port free on both 127.0.0.1 and [::1]")
 
     def _write_info(self) -> None:
         info = {"base_url": self.base_url, "base_url_v6": self.base_url_v6,

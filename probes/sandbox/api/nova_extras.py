@@ -281,6 +281,15 @@ def limits(ctx: Ctx) -> Reply:
         "maxServerGroups": 10, "maxServerGroupMembers": 10,
         "totalServerGroupsUsed": 0,
     }
+    mv = ctx.microversion or MIN_VERSION
+    if mv < (2, 36):  # proxy APIs (networks, security groups) left the limits in 2.36
+        absolute.update({"maxSecurityGroups": 10, "maxSecurityGroupRules": 20,
+                         "maxTotalFloatingIps": 10, "totalFloatingIpsUsed": 0,
+                         "totalSecurityGroupsUsed": 1})
+    if mv < (2, 39):
+        absolute["maxImageMeta"] = 128
+    if mv < (2, 57):
+        absolute.update({"maxPersonality": 5, "maxPersonalitySize": 10240})
     return Reply(200, {"limits": {"rate": [], "absolute": absolute}})
 
 

@@ -124,8 +124,14 @@ def _flavor_of_server(ctx: Ctx, server: Server, mv: tuple[int, int]) -> dict[str
             "swap": spec.swap, "original_name": spec.name, "extra_specs": {}}
 
 
-def server_doc(ctx: Ctx, server: Server, *, show: bool = True) -> dict[str, Any]:
-    """A server as GET /servers/{id} (show) or /servers/detail (show=False) gives it."""
+_EXTENDED = ("key_name", "security_groups", "OS-SRV-USG:launched_at", "OS-SRV-USG:terminated_at",
+             "OS-EXT-AZ:availability_zone", "OS-EXT-STS:task_state", "OS-EXT-STS:vm_state",
+             "OS-EXT-STS:power_state", "os-extended-volumes:volumes_attached", "config_drive")
+
+
+def server_doc(ctx: Ctx, server: Server, *, view: str = "show") -> dict[str, Any]:
+    """A server as GET /servers/{id} ("show"), /servers/detail ("detail") or the PUT answer
+    ("update") gives it."""
     mv = ctx.microversion or MIN_VERSION
     host_id = hashlib.sha224(f"{server.project_id}sandbox-host".encode()).hexdigest()
     doc: dict[str, Any] = {
@@ -160,8 +166,15 @@ def server_doc(ctx: Ctx, server: Server, *, show: bool = True) -> dict[str, Any]
         doc["tags"] = list(server.tags)
     if mv >= (2, 63):
         doc["trusted_image_certificates"] = None
-    if mv >= (2, 71) and show:
+    if mv >= (2, 71) and view != "detail":
         doc["server_groups"] = []
     if mv >= (2, 73):
         doc["locked_reason"] = None
+    if view == "update" and mv < (2, 75):  # before 2.75 the PUT answer had no extended fields
+        for key in _EXTENDED:
+            doc.pop(key)
+        for entries in doc["addresses"].values():
+            for entry in entries:
+                entry.pop("OS-EXT-IPS:type")
+                entry.pop("OS-EXT-IPS-MAC:mac_addr")
     return doc

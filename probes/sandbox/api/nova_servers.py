@@ -168,7 +168,7 @@ def list_detail(ctx: Ctx) -> Reply:
     """GET /servers/detail: full documents (metadata included)."""
     page, more = _page(ctx, _filtered(ctx), "servers/detail")
     with ctx.cloud.servers.lock:
-        body: dict[str, Any] = {"servers": [server_doc(ctx, s, show=False) for s in page]}
+        body: dict[str, Any] = {"servers": [server_doc(ctx, s, view="detail") for s in page]}
     if more:
         body["servers_links"] = more
     return Reply(200, body)
@@ -199,7 +199,7 @@ def update(ctx: Ctx, server_id: str) -> Reply:
         if "description" in body:
             server.description = body["description"]
         server.touch()
-        return Reply(200, {"server": server_doc(ctx, server)})
+        return Reply(200, {"server": server_doc(ctx, server, view="update")})
 
 
 @route(f"{_PREFIX}/servers/<server_id>", "DELETE", "compute", "delete")
