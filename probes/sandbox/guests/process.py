@@ -21,6 +21,7 @@ from probes.sandbox.guests.mjf import write_dir
 from probes.sandbox.guests.userdata import GUEST_PATH, script_of, write_script
 
 _KILL_GRACE = 1.0
+REACH_PORT_KEY = "sandbox:reach_port"
 
 
 def _mac(index: int) -> str:
@@ -56,9 +57,11 @@ class ProcessGuest:
         self.console_log = ConsoleLog(self._dir / "console.log", console_limit)
         self._v4 = f"127.77.{(index >> 8) & 255}.{index & 255}"
         self._port = self._open_listeners()
-        net = spec.networks[0].name if spec.networks else "sandbox"
-        self._addresses = (GuestAddress(net, self._v4, 4, _mac(index)),) + (
-            (GuestAddress(net, "::1", 6, _mac(index)),) if len(self._sockets) > 1 else ())
+        self._addresses: tuple[GuestAddress, ...] = ()
+        if spec.networks:  # booted with networks "none": no addresses, as on a real cloud
+            net = spec.networks[0].name
+            self._addresses = (GuestAddress(net, self._v4, 4, _mac(index)),) + (
+                (GuestAddress(net, "::1", 6, _mac(index)),) if len(self._sockets) > 1 else ())
         self._boot()
 
     # -- Guest protocol ------------------------------------------------------------------------
@@ -74,8 +77,8 @@ class ProcessGuest:
 
     @property
     def extra_metadata(self) -> dict[str, str]:
-        """Process guests need nothing added to the server's metadata."""
-        return {}
+        """The per-guest port, so a probe can find the listener behind the shared ::1."""
+        return {REACH_PORT_KEY: str(self._port)}
 
     def console(self) -> str:
         """Boot lines and the user-data's output."""
@@ -126,7 +129,8 @@ class ProcessGuest:
         spec = self._spec
         say = self.console_log.say
         say(f"fedprobe-sandbox process guest {spec.server_id} ({spec.hostname}) booting")
-        say(f"eth0: {', '.join(a.addr for a in self._addresses)} (port {self._port})")
+        shown = ", ".join(a.addr for a in self._addresses) or "no network"
+        say(f"eth0: {shown} (port {self._port})")
         mf, jf = self._dir / "machinefeatures", self._dir / "jobfeatures"
         write_dir(mf, spec.mjf_machine)
         write_dir(jf, spec.mjf_job)
