@@ -12,7 +12,7 @@ from probes.sandbox.api.nova_render import (
     flavor_doc,
     version_str,
 )
-from probes.sandbox.api.nova_servers import owned
+from probes.sandbox.api.nova_servers import owned, usage
 from probes.sandbox.api.nova_validate import metadata_of, tags_of
 from probes.sandbox.api.routes import Ctx, Reply, collect, route
 from probes.sandbox.compute import Server
@@ -268,15 +268,12 @@ def flavor_extra_specs(ctx: Ctx, flavor_id: str) -> Reply:
 def limits(ctx: Ctx) -> Reply:
     """GET /limits: absolute quota and usage of the project."""
     assert ctx.token is not None and ctx.token.project is not None
-    cloud = ctx.cloud
-    used = [s for s in cloud.servers.all() if s.project_id == ctx.token.project.id]
-    quota = cloud.config.quota
+    instances, cores, ram = usage(ctx, ctx.token.project.id)
+    quota = ctx.cloud.config.quota
     absolute = {
-        "maxTotalInstances": quota.instances, "totalInstancesUsed": len(used),
-        "maxTotalCores": quota.cores,
-        "totalCoresUsed": sum(cloud.inventory.flavors[s.flavor_id].spec.vcpus for s in used),
-        "maxTotalRAMSize": quota.ram,
-        "totalRAMUsed": sum(cloud.inventory.flavors[s.flavor_id].spec.ram for s in used),
+        "maxTotalInstances": quota.instances, "totalInstancesUsed": instances,
+        "maxTotalCores": quota.cores, "totalCoresUsed": cores,
+        "maxTotalRAMSize": quota.ram, "totalRAMUsed": ram,
         "maxServerMeta": quota.metadata_items, "maxTotalKeypairs": 100,
         "maxServerGroups": 10, "maxServerGroupMembers": 10,
         "totalServerGroupsUsed": 0,

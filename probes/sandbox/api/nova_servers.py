@@ -29,16 +29,21 @@ def owned(ctx: Ctx, server_id: str) -> Server:
     return server
 
 
+def usage(ctx: Ctx, project_id: str) -> tuple[int, int, int]:
+    """(instances, cores, RAM MiB) a project uses now."""
+    flavors = ctx.cloud.inventory.flavors
+    used = [flavors[s.flavor_id].spec for s in ctx.cloud.servers.all()
+            if s.project_id == project_id]
+    return len(used), sum(f.vcpus for f in used), sum(f.ram for f in used)
+
+
 def _check_quota(ctx: Ctx, req: CreateRequest, project_id: str) -> None:
-    cloud = ctx.cloud
-    forced = cloud.faults.faults.quota_exceeded
-    quota = cloud.config.quota
-    used = [s for s in cloud.servers.all() if s.project_id == project_id]
-    cores = sum(cloud.inventory.flavors[s.flavor_id].spec.vcpus for s in used)
-    ram = sum(cloud.inventory.flavors[s.flavor_id].spec.ram for s in used)
+    forced = ctx.cloud.faults.faults.quota_exceeded
+    quota = ctx.cloud.config.quota
+    instances, cores, ram = usage(ctx, project_id)
     over = None
-    if forced is not None or len(used) + 1 > quota.instances:
-        over = ("instances", 1, len(used), quota.instances if forced is None else len(used))
+    if forced is not None or instances + 1 > quota.instances:
+        over = ("instances", 1, instances, quota.instances if forced is None else instances)
     elif cores + req.flavor.spec.vcpus > quota.cores:
         over = ("cores", req.flavor.spec.vcpus, cores, quota.cores)
     elif ram + req.flavor.spec.ram > quota.ram:
