@@ -1,4 +1,4 @@
-"""Shared fixtures: sandboxes served over real HTTP on loopback, and a small authenticated client."""
+"""Shared fixtures: sandboxes served over real HTTP on loopback, and an authenticated client."""
 
 from __future__ import annotations
 

@@ -46,7 +46,7 @@ def test_no_token_is_401_with_keystone_challenge(api: Api) -> None:
 
 def test_version_documents(api: Api) -> None:
     root = api.session.get(api.base + "/compute/", timeout=10).json()
-    current = [v for v in root["versions"] if v["status"] == "CURRENT"][0]
+    current = next(v for v in root["versions"] if v["status"] == "CURRENT")
     assert (current["id"], current["min_version"], current["version"]) == ("v2.1", "2.1", "2.79")
     for path in ("/compute/v2.1", "/compute/v2.1/"):
         assert api.session.get(api.base + path, timeout=10).json()["version"]["id"] == "v2.1"

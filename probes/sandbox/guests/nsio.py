@@ -1,0 +1,58 @@
+"""Listening sockets inside another network namespace, made from this process.
+
+``setns(2)`` changes the namespace of the calling *thread* only, and a socket belongs to the
+namespace it was created in for its whole life. So a short-lived thread enters the guest's
+namespace, creates and binds the socket, and ends; the sandbox then serves it like any other.
+This avoids a helper process per guest and never touches the host namespace's addresses.
+Python 3.11 has no os.setns, hence ctypes.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import socket
+import threading
+
+CLONE_NEWNET = 0x40000000
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def listen_in_netns(netns: str, addr: str, port: int, backlog: int = 16) -> socket.socket:
+    """A TCP socket listening on addr:port inside the named namespace (/run/netns/NAME)."""
+    result: list[socket.socket] = []
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            fd = os.open(f"/run/netns/{netns}", os.O_RDONLY)
+            try:
+                if _libc.setns(fd, CLONE_NEWNET) != 0:
+                    err = ctypes.get_errno()
+                    raise OSError(err, f"setns into {netns}: {os.strerror(err)}")
+            finally:
+                os.close(fd)
+            family = socket.AF_INET6 if ":" in addr else socket.AF_INET
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if family == socket.AF_INET6:
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                sock.bind((addr, port))
+                sock.listen(backlog)
+            except OSError:
+                sock.close()
+                raise
+            result.append(sock)
+        except BaseException as exc:  # handed to the caller's thread below
+            errors.append(exc)
+
+    # The thread ends inside the guest's namespace; it is never reused for anything else.
+    thread = threading.Thread(target=work, name=f"netns-{netns}", daemon=True)
+    thread.start()
+    thread.join(timeout=10)
+    if errors:
+        raise errors[0]
+    if not result:
+        raise OSError(f"timed out creating a socket in {netns}")
+    return result[0]

@@ -1,0 +1,159 @@
+"""Namespace guests (root; CI runs as root): real IPv4/IPv6 addresses from documentation ranges,
+metadata and MJF over HTTP at 169.254.169.254 inside the guest's namespace, SSH banner on port
+22, user-data run inside, and nothing left behind — no namespace, veth, bridge or process."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+
+import pytest
+
+from probes.sandbox import Sandbox, SandboxConfigError
+from probes.sandbox.guests.base import SSH_BANNER
+from tests.conftest import Api, make_config
+
+pytestmark = [
+    pytest.mark.root, pytest.mark.slow,
+    pytest.mark.skipif(os.geteuid() != 0, reason="namespace guests need root (CI runs as root)"),
+]
+
+
+def host_state() -> tuple[set[str], set[str]]:
+    """Network namespaces and fedprobe interfaces that exist now."""
+    netns = set(subprocess.run(["ip", "netns", "list"], capture_output=True, text=True,
+                               check=True).stdout.split())
+    links = set(re.findall(r"^\d+: (fp[^:@]+)", subprocess.run(
+        ["ip", "-o", "link"], capture_output=True, text=True, check=True).stdout, re.M))
+    return {n for n in netns if n.startswith("fpsb-")}, links
+
+
+@pytest.fixture
+def ns_sandbox(sandbox_factory: Callable[..., Sandbox]) -> Sandbox:
+    assert host_state() == (set(), set()), "leftovers from an earlier run"
+    sb = sandbox_factory(make_config(guests={"kind": "namespace"}))
+    assert sb.guest_kind == "namespace"
+    return sb
+
+
+def banner(addr: str, port: int = 22) -> bytes:
+    family = socket.AF_INET6 if ":" in addr else socket.AF_INET
+    with socket.socket(family) as sock:
+        sock.settimeout(5)
+        sock.connect((addr, port))
+        return sock.recv(100)
+
+
+GUEST_SCRIPT = """#!/bin/sh
+echo "begin {nonce} host=$(hostname) home=$HOME"
+echo "addr $(ip -o addr show dev eth0 scope global | awk '{{print $4}}' | tr '\\n' ' ')"
+echo "route4 $(ip -4 route show default)"
+echo "route6 $(ip -6 route show default)"
+md=http://169.254.169.254
+echo "meta $(wget -q -O- $md/openstack/latest/meta_data.json)"
+meta=$(wget -q -O- $md/openstack/latest/meta_data.json)
+mf=$(echo "$meta" | sed 's/.*"machinefeatures": "\\([^"]*\\)".*/\\1/')
+echo "total_cpu $(wget -q -O- $mf/total_cpu)"
+echo "job_id $(wget -q -O- $md/mjf/job/job_id)"
+echo "rootfiles $(ls -A /root | wc -l)"
+echo "end {nonce}"
+"""
+
+
+def test_guest_has_real_dual_stack_network_metadata_and_mjf(ns_sandbox: Sandbox) -> None:
+    api = Api(ns_sandbox)
+    nonce = secrets.token_hex(8)
+    resp = api.create_server("ns-guest", user_data=GUEST_SCRIPT.format(nonce=nonce),
+                             metadata={"fedprobe.host": "probe-1"})
+    sid = resp.json()["server"]["id"]
+    doc = api.wait_status(sid, "ACTIVE")
+    addrs = {a["version"]: a["addr"] for a in doc["addresses"]["demo-net"]}
+    assert addrs[4].startswith("198.51.100.") and addrs[6].startswith("2001:db8:fed:1::")
+    assert doc["metadata"]["machinefeatures"] == "http://169.254.169.254/mjf/machine"
+    text = api.wait_console(sid, f"end {nonce}")
+    lines = dict(line.split(" ", 1) for line in text.splitlines()
+                 if line.split(" ", 1)[0] in ("addr", "route4", "route6", "meta", "total_cpu",
+                                              "job_id", "rootfiles"))
+    assert f"begin {nonce} host=ns-guest home=/root" in text
+    assert f"{addrs[4]}/25" in lines["addr"] and f"{addrs[6]}/64" in lines["addr"]
+    assert "via 198.51.100.1" in lines["route4"] and "via 2001:db8:fed:1::1" in lines["route6"]
+    meta = json.loads(lines["meta"])
+    assert meta["uuid"] == sid and meta["meta"]["fedprobe.host"] == "probe-1"
+    assert lines["total_cpu"] == "2" and lines["job_id"] == sid
+    assert lines["rootfiles"] == "0"  # the host's /root is not visible to the guest
+    for addr in addrs.values():
+        assert banner(addr) == SSH_BANNER
+    api.delete(f"/compute/v2.1/servers/{sid}")
+    api.wait_gone(sid)
+    assert host_state()[0] == set()
+    for addr in addrs.values():
+        with pytest.raises(OSError):
+            banner(addr)
+
+
+def test_guests_get_distinct_addresses_and_shared_network(ns_sandbox: Sandbox) -> None:
+    api = Api(ns_sandbox)
+    shared = api.network_id("shared-net")
+    ids = [api.create_server("a").json()["server"]["id"],
+           api.create_server("b").json()["server"]["id"],
+           api.create_server("c", networks=[{"uuid": shared}]).json()["server"]["id"]]
+    docs = [api.wait_status(i, "ACTIVE") for i in ids]
+    v4 = [a["addr"] for d in docs for net in d["addresses"].values() for a in net
+          if a["version"] == 4]
+    assert len(set(v4)) == 3
+    assert docs[2]["addresses"]["shared-net"][0]["addr"].startswith("198.51.100.1")
+    assert len(host_state()[0]) == 3
+
+
+def test_host_metadata_address_is_never_added(ns_sandbox: Sandbox) -> None:
+    api = Api(ns_sandbox)
+    api.wait_status(api.create_server("m").json()["server"]["id"], "ACTIVE")
+    out = subprocess.run(["ip", "-o", "addr"], capture_output=True, text=True).stdout
+    assert "169.254.169.254" not in out
+
+
+def test_shutdown_leaves_nothing(sandbox_factory: Callable[..., Sandbox]) -> None:
+    sb = sandbox_factory(make_config(guests={"kind": "namespace"}))
+    api = Api(sb)
+    script = "#!/bin/sh\n(sleep 300 &) ; setsid sleep 301 & echo started; wait\n"
+    ids = [api.create_server(f"s{i}", user_data=script).json()["server"]["id"]
+           for i in range(2)]
+    for sid in ids:
+        api.wait_console(sid, "started")
+    netns, links = host_state()
+    assert len(netns) == 2 and len(links) == 3  # bridge + two host veth ends
+    sb.stop()
+    assert host_state() == (set(), set())
+    time.sleep(0.2)
+    sleepers = subprocess.run(["pgrep", "-f", "^sleep 30[01]$"], capture_output=True,
+                              text=True).stdout.split()
+    alive = [p for p in sleepers
+             if open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"]
+    assert alive == []
+
+
+@pytest.mark.parametrize("cidr,needle", [
+    ("192.0.2.64/26", "this machine's own network"),
+    ("fd00::/64", "overlaps the host's"),
+])
+def test_overlapping_ranges_are_refused(sandbox_factory: Callable[..., Sandbox], cidr: str,
+                                        needle: str) -> None:
+    config = make_config(guests={"kind": "namespace"},
+                         networks=[{"name": "n", "project": "demo",
+                                    "subnets": [{"cidr": cidr}]}])
+    with pytest.raises(SandboxConfigError, match=needle):
+        sandbox_factory(config)
+    assert host_state() == (set(), set())
+
+
+def test_second_sandbox_with_same_ranges_is_refused(ns_sandbox: Sandbox,
+                                                    sandbox_factory: Callable[..., Sandbox]
+                                                    ) -> None:
+    with pytest.raises(SandboxConfigError, match=r"overlaps the host's address 198\.51\.100\.1"):
+        sandbox_factory(make_config(guests={"kind": "namespace"}))
