@@ -22,14 +22,24 @@ from probes.sandbox import Sandbox, SandboxConfigError, SandboxStartError
 USER_DATA = """#!/bin/sh
 # Runs once inside the guest, like cloud-init runs a #! user-data script.
 echo "demo-begin {nonce}"
-echo "kernel: $(uname -sr)"
-show() {{ (cd "$2" && for k in *; do printf '%s=%s ' "$k" "$(cat "$k")"; done); }}
+echo "kernel: $(uname -sr), hostname: $(hostname)"
+MKEYS="total_cpu hs06 shutdowntime grace_secs"
+JKEYS="allocated_cpu jobstart_secs wall_limit_secs job_id"
+from_dir() {{ for k in $2; do [ -f "$1/$k" ] && printf '%s=%s ' "$k" "$(cat "$1/$k")"; done; }}
+from_url() {{ for k in $2; do v=$(wget -q -T 5 -O- "$1/$k") && printf '%s=%s ' "$k" "$v"; done; }}
 if [ -n "${{MACHINEFEATURES:-}}" ]; then
-    echo "machinefeatures: $(show machine "$MACHINEFEATURES")"
-    echo "jobfeatures: $(show job "$JOBFEATURES")"
+    echo "machinefeatures ($MACHINEFEATURES): $(from_dir "$MACHINEFEATURES" "$MKEYS")"
+    echo "jobfeatures ($JOBFEATURES): $(from_dir "$JOBFEATURES" "$JKEYS")"
+else  # inside a namespace guest: the metadata service names the MJF URLs, as at Vac sites
+    meta=$(wget -q -T 5 -O- http://169.254.169.254/openstack/latest/meta_data.json)
+    mf=$(echo "$meta" | sed -n 's/.*"machinefeatures": *"\\([^"]*\\)".*/\\1/p')
+    jf=$(echo "$meta" | sed -n 's/.*"jobfeatures": *"\\([^"]*\\)".*/\\1/p')
+    echo "machinefeatures ($mf): $(from_url "$mf" "$MKEYS")"
+    echo "jobfeatures ($jf): $(from_url "$jf" "$JKEYS")"
 fi
 if command -v ip >/dev/null 2>&1; then
-    echo "addresses: $(ip -o addr show scope global | awk '{{print $4}}' | tr '\\n' ' ')"
+    echo "addresses: $(ip -o addr show scope global | awk '$4 !~ /^169[.]254/ {{print $4}}' \\
+        | tr '\\n' ' ')"
 fi
 echo "demo-end {nonce}"
 """
