@@ -12,7 +12,6 @@ import secrets
 import shutil
 import signal
 import socket
-import subprocess
 import threading
 from pathlib import Path
 
@@ -22,11 +21,10 @@ from probes.sandbox.guests.base import GuestAddress, GuestError, GuestSpec
 from probes.sandbox.guests.console import ConsoleLog
 from probes.sandbox.guests.metadata import METADATA_ADDR, MetadataServer, documents, mjf_metadata
 from probes.sandbox.guests.nsio import listen_in_netns
-from probes.sandbox.guests.userdata import GUEST_PATH, script_of, write_script
+from probes.sandbox.guests.userdata import GUEST_PATH, UserDataRun, run_user_data
 from probes.sandbox.inventory import NetworkRec, SubnetRec
 
 REACH_PORT = 22
-_KILL_GRACE = 1.0
 # Runs as root in the guest's own mount and UTS namespaces: copy the user-data where cloud-init
 # would keep it, hide the host's home directories, set the guest's hostname, run the script.
 _WRAPPER = """set -e
@@ -95,7 +93,7 @@ class NamespaceGuest:
         self._taken: list[tuple[str, str]] = []
         self._sockets: list[socket.socket] = []
         self._metadata: MetadataServer | None = None
-        self._proc: subprocess.Popen[bytes] | None = None
+        self._run: UserDataRun | None = None
         self._stopped = False
         self._addresses: tuple[GuestAddress, ...] = ()
         try:
@@ -206,47 +204,19 @@ class NamespaceGuest:
             raise GuestError(f"guest network set-up failed: {exc}") from None
 
     def _run_user_data(self) -> None:
-        spec, say = self._spec, self.console_log.say
-        script = script_of(spec.user_data)
-        if not spec.run_user_data:
-            say("cloud-init: user-data not processed")
-            return
-        if script is None:
-            say("cloud-init: no #! user-data script to run")
-            return
-        path = write_script(self._dir / "user-data", script)
-        env = {"PATH": GUEST_PATH, "HOME": "/root", "LANG": "C.UTF-8"}
-        say(f"cloud-init: running user-data script ({len(script)} bytes)")
-        cmd = ["ip", "netns", "exec", self.netns, "unshare", "--uts", "--mount",
-               "--propagation", "private", "sh", "-c", _WRAPPER, "guest", str(path),
-               spec.hostname or "guest"]
-        with self.console_log.path.open("ab") as console:
-            try:
-                self._proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=console,
-                                              stderr=subprocess.STDOUT, env=env, cwd=self._dir,
-                                              start_new_session=True)
-            except OSError as exc:
-                say(f"cloud-init: failed to run user-data script: {exc.strerror}")
-                return
-        threading.Thread(target=self._reap, name=f"guest-{self.netns}", daemon=True).start()
+        spec = self._spec
 
-    def _reap(self) -> None:
-        assert self._proc is not None
-        code = self._proc.wait()
-        if not self._stopped:
-            self.console_log.say(f"cloud-init: user-data script exited with status {code}")
+        def inside(path: Path) -> list[str]:
+            return ["ip", "netns", "exec", self.netns, "unshare", "--uts", "--mount",
+                    "--propagation", "private", "sh", "-c", _WRAPPER, "guest", str(path),
+                    spec.hostname or "guest"]
+
+        env = {"PATH": GUEST_PATH, "HOME": "/root", "LANG": "C.UTF-8"}
+        self._run = run_user_data(spec, self.console_log, self._dir, inside, env)
 
     def _kill(self) -> None:
-        proc = self._proc
-        if proc is not None and proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=_KILL_GRACE)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=5)
+        if self._run is not None:
+            self._run.stop()
         # Anything that left the process group (daemonised by the script) still lives in the
         # namespace: `ip netns pids` finds it.
         with contextlib.suppress(netlink.IpError):

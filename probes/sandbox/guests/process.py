@@ -4,23 +4,17 @@ and its machine/job features as $MACHINEFEATURES/$JOBFEATURES directories."""
 
 from __future__ import annotations
 
-import contextlib
 import itertools
-import os
 import shutil
-import signal
 import socket
-import subprocess
-import threading
 from pathlib import Path
 
 from probes.sandbox.guests.banner import BannerService
 from probes.sandbox.guests.base import GuestAddress, GuestError, GuestSpec
 from probes.sandbox.guests.console import ConsoleLog
 from probes.sandbox.guests.mjf import write_dir
-from probes.sandbox.guests.userdata import GUEST_PATH, script_of, write_script
+from probes.sandbox.guests.userdata import GUEST_PATH, UserDataRun, run_user_data
 
-_KILL_GRACE = 1.0
 REACH_PORT_KEY = "sandbox:reach_port"
 
 
@@ -50,7 +44,7 @@ class ProcessGuest:
         self._dir = root / spec.server_id
         self._banner = banner
         self._sockets: list[socket.socket] = []
-        self._proc: subprocess.Popen[bytes] | None = None
+        self._run: UserDataRun | None = None
         self._stopped = False
         self._dir.mkdir(parents=True, exist_ok=False)
         self._dir.chmod(0o700)
@@ -95,15 +89,8 @@ class ProcessGuest:
         self._stopped = True
         for sock in self._sockets:
             self._banner.remove(sock)
-        if self._proc is not None and self._proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self._proc.pid, signal.SIGTERM)
-            try:
-                self._proc.wait(timeout=_KILL_GRACE)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self._proc.pid, signal.SIGKILL)
-                self._proc.wait(timeout=5)
+        if self._run is not None:
+            self._run.stop()
         shutil.rmtree(self._dir, ignore_errors=True)
 
     # -- start-up ------------------------------------------------------------------------------
@@ -134,37 +121,11 @@ class ProcessGuest:
         mf, jf = self._dir / "machinefeatures", self._dir / "jobfeatures"
         write_dir(mf, spec.mjf_machine)
         write_dir(jf, spec.mjf_job)
-        script = script_of(spec.user_data)
-        if not spec.run_user_data:
-            say("cloud-init: user-data not processed")
-            return
-        if script is None:
-            say("cloud-init: no #! user-data script to run")
-            return
-        path = write_script(self._dir / "user-data", script)
         home = self._dir / "home"
         home.mkdir(mode=0o700)
         env = {"PATH": GUEST_PATH, "HOME": str(home), "LANG": "C.UTF-8",
                "MACHINEFEATURES": str(mf), "JOBFEATURES": str(jf)}
-        say(f"cloud-init: running user-data script ({len(script)} bytes)")
-        console = self.console_log.path.open("ab")
-        try:
-            self._proc = subprocess.Popen([str(path)], stdin=subprocess.DEVNULL, stdout=console,
-                                          stderr=subprocess.STDOUT, cwd=self._dir, env=env,
-                                          start_new_session=True)
-        except OSError as exc:
-            say(f"cloud-init: failed to run user-data script: {exc.strerror}")
-            return
-        finally:
-            console.close()
-        threading.Thread(target=self._reap, name=f"guest-{spec.server_id[:8]}",
-                         daemon=True).start()
-
-    def _reap(self) -> None:
-        assert self._proc is not None
-        code = self._proc.wait()
-        if not self._stopped:
-            self.console_log.say(f"cloud-init: user-data script exited with status {code}")
+        self._run = run_user_data(spec, self.console_log, self._dir, lambda p: [str(p)], env)
 
 
 class ProcessBackend:
