@@ -58,7 +58,12 @@ def host_networks() -> list[tuple[IpNetwork, str]]:
                 if local is None or plen is None:
                     continue
                 net = ipaddress.ip_network(f"{local}/{plen}", strict=False)
-                found.append((net, f"address {local}/{plen} on {link.get('ifname')}"))
+                name = str(link.get("ifname"))
+                what = f"address {local}/{plen} on {name}"
+                if name.startswith("fpsb"):
+                    what += (" (another sandbox runs, or a killed one left it: "
+                             f"ip link del {name})")
+                found.append((net, what))
         for route in _json(family, "route", "show", "table", "all"):
             dst = str(route.get("dst", ""))
             if dst in ("", "default") or route.get("type") in ("local", "broadcast",
