@@ -78,8 +78,9 @@ class Api:
 
     def create_server(self, name: str = "t", user_data: str | None = None,
                       **extra: Any) -> requests.Response:
-        server: dict[str, Any] = {"name": name, "imageRef": self.image_id(), "flavorRef": "42",
-                                  "networks": [{"uuid": self.network_id()}]}
+        server: dict[str, Any] = {"name": name, "imageRef": self.image_id(), "flavorRef": "42"}
+        if "networks" not in extra:
+            server["networks"] = [{"uuid": self.network_id()}]
         if user_data is not None:
             server["user_data"] = base64.b64encode(user_data.encode()).decode()
         server.update(extra)

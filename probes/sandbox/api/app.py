@@ -85,10 +85,11 @@ class SandboxApp:
         if request.method == "HEAD":
             reply.body = None
         service = route.service if route else service_of(request.path)
-        operation = route.operation if route else "unknown"
-        self.cloud.requests.add(request.method, request.path,
-                                request.query_string.decode("latin-1"), service, operation,
-                                reply.status, time.monotonic() - start)
+        if service != "control":  # the log is what clients did to the cloud, not to the sandbox
+            self.cloud.requests.add(request.method, request.path,
+                                    request.query_string.decode("latin-1"), service,
+                                    route.operation if route else "unknown", reply.status,
+                                    time.monotonic() - start)
         return _response(reply)(environ, start_response)
 
     def _http_error(self, request: Request, exc: HTTPException) -> Reply:
