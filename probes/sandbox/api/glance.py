@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from probes.sandbox.api.errors import glance_error
+from probes.sandbox.api.paging import after_marker
 from probes.sandbox.api.routes import Ctx, Reply, collect, route
 from probes.sandbox.inventory import ImageRec
 from probes.sandbox.timefmt import iso_z
@@ -77,13 +78,10 @@ def _visible(ctx: Ctx) -> list[ImageRec]:
 @route("/image/v2/images", "GET", "image", "images")
 def images(ctx: Ctx) -> Reply:
     """GET /v2/images with filters, limit and marker; ``next`` when more remain."""
-    found = _visible(ctx)
     marker = ctx.query("marker")
-    if marker is not None:
-        ids = [i.id for i in found]
-        if marker not in ids:
-            raise glance_error(400, f"marker {marker} could not be found.")
-        found = found[ids.index(marker) + 1:]
+    found = after_marker(_visible(ctx), marker, lambda i: i.id)
+    if found is None:
+        raise glance_error(400, f"marker {marker} could not be found.")
     raw = ctx.query("limit")
     try:
         limit = min(int(raw), _MAX_LIMIT) if raw is not None else _DEFAULT_LIMIT

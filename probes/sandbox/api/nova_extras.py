@@ -14,6 +14,7 @@ from probes.sandbox.api.nova_render import (
 )
 from probes.sandbox.api.nova_servers import owned, usage
 from probes.sandbox.api.nova_validate import metadata_of, tags_of
+from probes.sandbox.api.paging import after_marker
 from probes.sandbox.api.routes import Ctx, Reply, collect, route
 from probes.sandbox.compute import Server
 from probes.sandbox.inventory import FlavorRec
@@ -223,13 +224,11 @@ def _flavors(ctx: Ctx) -> list[FlavorRec]:
         raise nova_error(400, f"Invalid sort_key/sort_dir: {sort_key} {sort_dir}")
     flavors.sort(key=_SORT_KEYS[sort_key], reverse=sort_dir == "desc")
     marker = ctx.query("marker")
-    if marker is not None:
-        ids = [f.id for f in flavors]
-        if marker not in ids:
-            raise nova_error(400, f"marker [{marker}] not found")
-        flavors = flavors[ids.index(marker) + 1:]
+    page = after_marker(flavors, marker, lambda f: f.id)
+    if page is None:
+        raise nova_error(400, f"marker [{marker}] not found")
     limit = _int_filter(ctx, "limit")
-    return flavors[:limit] if limit else flavors
+    return page[:limit] if limit else page
 
 
 @route(f"{_PREFIX}/flavors", "GET", "compute", "flavors")

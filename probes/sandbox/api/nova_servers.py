@@ -12,6 +12,7 @@ from typing import Any
 from probes.sandbox.api.errors import nova_error
 from probes.sandbox.api.nova_render import compute_url, links, server_doc
 from probes.sandbox.api.nova_validate import CreateRequest, parse_create
+from probes.sandbox.api.paging import after_marker
 from probes.sandbox.api.routes import Ctx, Reply, collect, route
 from probes.sandbox.compute import Server, new_server_id
 from probes.sandbox.guests.base import GuestSpec
@@ -136,11 +137,10 @@ def _filtered(ctx: Ctx) -> list[Server]:
 
 def _page(ctx: Ctx, servers: list[Server], path: str) -> tuple[list[Server], list[dict[str, str]]]:
     marker, limit_raw = ctx.query("marker"), ctx.query("limit")
-    if marker is not None:
-        ids = [s.id for s in servers]
-        if marker not in ids:
-            raise nova_error(400, f"marker [{marker}] not found")
-        servers = servers[ids.index(marker) + 1:]
+    after = after_marker(servers, marker, lambda s: s.id)
+    if after is None:
+        raise nova_error(400, f"marker [{marker}] not found")
+    servers = after
     if limit_raw is None:
         return servers, []
     try:
