@@ -36,6 +36,7 @@ Command = Callable[[argparse.Namespace, Environment], ExitStatus]
 
 
 def _parser() -> argparse.ArgumentParser:
+    from probes import vm_cmd
     from probes.sandbox import cmd as sandbox_cmd
 
     parser = argparse.ArgumentParser(
@@ -44,6 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"fedprobe {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
+    vm_cmd.register(sub)
     sandbox_cmd.register(sub)
     return parser
 

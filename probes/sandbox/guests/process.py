@@ -5,6 +5,7 @@ and its machine/job features as $MACHINEFEATURES/$JOBFEATURES directories."""
 from __future__ import annotations
 
 import itertools
+import os
 import shutil
 import socket
 from pathlib import Path
@@ -16,6 +17,14 @@ from probes.sandbox.guests.mjf import write_dir
 from probes.sandbox.guests.userdata import GUEST_PATH, UserDataRun, run_user_data
 
 REACH_PORT_KEY = "sandbox:reach_port"
+
+
+def _isolated(script: Path) -> list[str]:
+    """Run the script in a network namespace of its own (only a down loopback): a process
+    guest lives on the host, and its script must never reach the host's network — e.g. this
+    machine's own 169.254.169.254. Unprivileged: through a user namespace."""
+    as_root = os.geteuid() == 0
+    return ["unshare", "--net", *([] if as_root else ["--map-root-user"]), str(script)]
 
 
 def _mac(index: int) -> str:
@@ -125,7 +134,7 @@ class ProcessGuest:
         home.mkdir(mode=0o700)
         env = {"PATH": GUEST_PATH, "HOME": str(home), "LANG": "C.UTF-8",
                "MACHINEFEATURES": str(mf), "JOBFEATURES": str(jf)}
-        self._run = run_user_data(spec, self.console_log, self._dir, lambda p: [str(p)], env)
+        self._run = run_user_data(spec, self.console_log, self._dir, _isolated, env)
 
 
 class ProcessBackend:

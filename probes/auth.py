@@ -1,0 +1,172 @@
+"""A keystoneauth1 session for a site: plugins chosen by name through keystoneauth1.loading,
+TLS verification on by default, and the OIDC protocol fallback (openid <-> oidc).
+
+What keystoneauth1 lacks is added here, small: exchanging an OIDC refresh token for an access
+token at the provider's token endpoint (one POST), and trying the other protocol name.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from keystoneauth1 import exceptions as ks_exc
+from keystoneauth1 import loading, session
+
+from probes.site import Auth, Site
+
+log = logging.getLogger(__name__)
+
+_OTHER_PROTOCOL = {"openid": "oidc", "oidc": "openid"}
+
+
+class AuthError(Exception):
+    """Authentication failed or is misconfigured; the message is one line, no secret in it."""
+
+
+@dataclass(frozen=True)
+class Login:
+    session: session.Session
+    method: str          # what worked, e.g. "password" or "oidc_access_token via oidc"
+    project_id: str
+    user_id: str
+    expires_at: str
+
+
+def verify_option(site: Site) -> bool | str:
+    """requests' verify: the CA bundle file or hashed directory, True, or False (loudly)."""
+    if site.insecure:
+        log.warning("TLS verification is OFF for %s (--insecure)", site.name)
+        return False
+    if site.cacert:
+        if not os.path.exists(site.cacert):
+            raise AuthError(f"--cacert {site.cacert}: no such file or directory")
+        return site.cacert
+    return True
+
+
+def check_scheme(url: str, allow_http: bool) -> None:
+    """Plain http only to loopback, unless explicitly allowed (tokens would cross the wire)."""
+    parts = urlsplit(url)
+    if parts.scheme == "https":
+        return
+    if parts.scheme != "http":
+        raise AuthError(f"auth_url {url!r}: not an http(s) URL")
+    host = parts.hostname or ""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not (loopback or allow_http):
+        raise AuthError(f"auth_url {url}: plain http to a non-loopback host; use https "
+                        "(or --allow-http if you really must)")
+
+
+def _scope(a: Auth) -> dict[str, Any]:
+    scope = {"project_id": a.project_id, "project_name": a.project_name,
+             "project_domain_name": a.project_domain_name,
+             "project_domain_id": a.project_domain_id}
+    if a.project_name and not (a.project_domain_name or a.project_domain_id):
+        scope["project_domain_id"] = "default"
+    return {k: v for k, v in scope.items() if v}
+
+
+def _refresh(a: Auth, verify: bool | str, timeout: float) -> str:
+    """Exchange the refresh token for an access token (RFC 6749 section 6)."""
+    assert a.token_endpoint and a.refresh_token and a.client_id
+    data = {"grant_type": "refresh_token", "refresh_token": a.refresh_token,
+            "client_id": a.client_id, "scope": "openid"}
+    if a.client_secret:
+        data["client_secret"] = a.client_secret
+    try:
+        resp = requests.post(a.token_endpoint, data=data, verify=verify, timeout=timeout)
+    except requests.RequestException as exc:
+        raise AuthError(f"OIDC token endpoint {a.token_endpoint}: {type(exc).__name__}") from None
+    if resp.status_code != 200:
+        raise AuthError(f"OIDC token endpoint {a.token_endpoint} refused the refresh token "
+                        f"(HTTP {resp.status_code})")
+    token = resp.json().get("access_token") if resp.headers.get(
+        "Content-Type", "").startswith("application/json") else None
+    if not isinstance(token, str) or not token:
+        raise AuthError(f"OIDC token endpoint {a.token_endpoint}: no access_token in answer")
+    return token
+
+
+def _plugin(a: Auth, protocol: str, access_token: str | None) -> Any:
+    common = {"auth_url": a.auth_url}
+    if a.type == "password":
+        user = {"username": a.username, "user_id": a.user_id, "password": a.password,
+                "user_domain_name": a.user_domain_name, "user_domain_id": a.user_domain_id}
+        if a.username and not (a.user_domain_name or a.user_domain_id):
+            user["user_domain_id"] = "default"
+        opts = {**common, **user, **_scope(a)}
+        name = "v3password"
+    elif a.type == "application_credential":
+        opts = {**common, "application_credential_id": a.application_credential_id,
+                "application_credential_name": a.application_credential_name,
+                "application_credential_secret": a.application_credential_secret,
+                "username": a.username, "user_id": a.user_id,
+                "user_domain_name": a.user_domain_name, "user_domain_id": a.user_domain_id}
+        name = "v3applicationcredential"
+    elif a.type == "token":
+        opts = {**common, "token": a.token, **_scope(a)}
+        name = "v3token"
+    else:
+        opts = {**common, "identity_provider": a.identity_provider, "protocol": protocol,
+                "access_token": access_token, **_scope(a)}
+        name = "v3oidcaccesstoken"
+    opts = {k: v for k, v in opts.items() if v not in (None, "")}
+    return loading.get_plugin_loader(name).load_from_options(**opts)
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, ks_exc.Unauthorized):
+        return "credentials refused (HTTP 401)"
+    if isinstance(exc, ks_exc.NotFound):
+        return "not found (HTTP 404)"
+    if isinstance(exc, ks_exc.SSLError):
+        return "TLS verification failed (is --cacert right?)"
+    if isinstance(exc, ks_exc.ConnectFailure):
+        return "cannot connect"
+    if isinstance(exc, ks_exc.ConnectTimeout | requests.Timeout):
+        return "timed out"
+    if isinstance(exc, ks_exc.HttpError):
+        return f"HTTP {exc.http_status}"
+    return type(exc).__name__
+
+
+def login(site: Site, timeout: float) -> Login:
+    """Authenticate and scope; raise AuthError with a one-line reason."""
+    a = site.auth
+    check_scheme(a.auth_url, site.allow_http)
+    verify = verify_option(site)
+    access = a.access_token
+    if a.type == "oidc_refresh_token":
+        access = _refresh(a, verify, timeout)
+    protocols = [a.protocol]
+    if a.type.startswith("oidc"):
+        protocols.append(_OTHER_PROTOCOL.get(a.protocol, "openid"))
+    failures = []
+    for protocol in protocols:
+        sess = session.Session(auth=_plugin(a, protocol, access), verify=verify,
+                               timeout=timeout, user_agent="fedprobe")
+        try:
+            ref = sess.auth.get_access(sess)  # type: ignore[union-attr]
+        except (ks_exc.ClientException, requests.RequestException) as exc:
+            failures.append(f"{protocol}: {_describe(exc)}")
+            if not a.type.startswith("oidc") or not isinstance(
+                    exc, ks_exc.NotFound | ks_exc.Unauthorized):
+                break
+            continue
+        method = a.type + (f" via protocol {protocol}" if a.type.startswith("oidc") else "")
+        if not ref.project_id:
+            raise AuthError(f"{method}: the token is not scoped to a project")
+        return Login(sess, method, ref.project_id, ref.user_id, str(ref.expires))
+    raise AuthError(f"{a.type} login at {a.auth_url} failed: " +
+                    ("; ".join(failures) if a.type.startswith("oidc") else
+                     failures[0].split(": ", 1)[1]))

@@ -1,0 +1,177 @@
+"""The one place that decides OK/WARNING/CRITICAL/UNKNOWN for a lifecycle result, from the
+site's policy and the -w/-c ranges — and renders it the Nagios way through nagiosplugin
+(Resource -> Metric -> Context -> Result -> Summary), without its process-wide runtime."""
+
+from __future__ import annotations
+
+import io
+import logging
+from typing import Any
+
+import nagiosplugin
+from nagiosplugin.output import Output
+from nagiosplugin.state import Critical, Ok, ServiceState, Unknown, Warn
+
+from probes.result import LifecycleResult, Outcome, Phase
+from probes.site import Site
+
+NAME = "fedcloud_vm"
+MAX_OUTPUT = 4096
+_ALWAYS_CRITICAL = ("auth", "discover", "create", "boot", "delete", "gone")
+_NEED = {"required": Critical, "informational": Warn, "off": Ok}
+
+
+def judge(phase: Phase, site: Site) -> tuple[ServiceState, str]:
+    """The state a phase's outcome deserves at this site, and why."""
+    p, policy = phase, site.policy
+    if p.outcome == Outcome.PASSED and p.name != "context":
+        return Ok, p.detail
+    if p.name in _ALWAYS_CRITICAL:
+        return (Critical, p.detail) if p.outcome == Outcome.FAILED else (Ok, p.detail)
+    if p.name == "sweep":
+        return (Warn, p.detail) if p.outcome in (Outcome.WARNED, Outcome.FAILED) else \
+            (Ok, p.detail)
+    if p.name in ("reach_v4", "reach_v6"):
+        need = policy.ipv4 if p.name == "reach_v4" else policy.ipv6
+        missing = p.outcome == Outcome.SKIPPED and p.detail.startswith("no IPv")
+        if p.outcome == Outcome.FAILED or missing:
+            state = Critical if need == "required" else Ok
+            return state, f"{p.detail} (IPv{p.name[-1]} {need})"
+        return Ok, p.detail
+    if p.outcome == Outcome.UNAVAILABLE:
+        return {"unknown": Unknown, "warning": Warn,
+                "critical": Critical}[policy.console_forbidden], p.detail
+    if p.name == "context":
+        if p.outcome == Outcome.FAILED:
+            return _NEED[policy.context], p.detail
+        hygiene = list(p.data.get("hygiene", []))
+        if hygiene and p.outcome == Outcome.PASSED:
+            return _NEED[policy.hygiene], "image hygiene: " + "; ".join(hygiene)
+        return Ok, p.detail
+    if p.name == "mjf":
+        if p.outcome == Outcome.FAILED:
+            return _NEED[policy.mjf], p.detail
+        if p.outcome == Outcome.WARNED:
+            return (Warn if policy.mjf != "off" else Ok), p.detail
+    return Ok, p.detail
+
+
+class _Lifecycle(nagiosplugin.Resource):  # type: ignore[misc]
+    """Turns a finished result into one metric per phase plus the total."""
+
+    def __init__(self, result: LifecycleResult) -> None:
+        self.result = result
+
+    def probe(self) -> list[nagiosplugin.Metric]:
+        metrics = [nagiosplugin.Metric(p.name, round(p.duration or 0.0, 3), "s", min=0,
+                                       context="phase") for p in self.result.phases]
+        metrics.append(nagiosplugin.Metric("total", round(self.result.total, 3), "s", min=0,
+                                           context="total"))
+        metrics.append(nagiosplugin.Metric("leaked", 1 if self.result.leaked_server_id else 0,
+                                           min=0, context="leak"))
+        return metrics
+
+
+class _PhaseContext(nagiosplugin.ScalarContext):  # type: ignore[misc]
+    """Policy first; then the phase's own -w/-c duration range if it ran."""
+
+    def __init__(self, site: Site, ranges: dict[str, tuple[str | None, str | None]]) -> None:
+        super().__init__("phase")
+        self.site = site
+        self.ranges = {k: (nagiosplugin.Range(w) if w else None,
+                           nagiosplugin.Range(c) if c else None) for k, (w, c) in ranges.items()}
+
+    def _phase(self, resource: _Lifecycle, name: str) -> Phase:
+        return resource.result.phase(name)
+
+    def evaluate(self, metric: nagiosplugin.Metric,
+                 resource: _Lifecycle) -> nagiosplugin.Result:
+        phase = self._phase(resource, metric.name)
+        state, hint = judge(phase, self.site)
+        warn, crit = self.ranges.get(metric.name, (None, None))
+        ran = phase.outcome != Outcome.SKIPPED and phase.duration is not None
+        if state == Ok and ran:
+            if crit is not None and not crit.match(metric.value):
+                state, hint = Critical, f"took {metric.value:.1f}s (critical {crit})"
+            elif warn is not None and not warn.match(metric.value):
+                state, hint = Warn, f"took {metric.value:.1f}s (warning {warn})"
+        return nagiosplugin.Result(state, f"{metric.name}: {hint}", metric)
+
+    def performance(self, metric: nagiosplugin.Metric,
+                    resource: _Lifecycle) -> nagiosplugin.Performance | None:
+        phase = self._phase(resource, metric.name)
+        if phase.outcome == Outcome.SKIPPED or phase.duration is None:
+            return None
+        warn, crit = self.ranges.get(metric.name, (None, None))
+        return nagiosplugin.Performance(metric.name, metric.value, "s", warn, crit, 0)
+
+
+class _LeakContext(nagiosplugin.Context):  # type: ignore[misc]
+    def evaluate(self, metric: nagiosplugin.Metric,
+                 resource: _Lifecycle) -> nagiosplugin.Result:
+        leaked = resource.result.leaked_server_id
+        if leaked:
+            return nagiosplugin.Result(Critical, f"VM {leaked} was NOT deleted: delete it "
+                                                 "by hand", metric)
+        return nagiosplugin.Result(Ok, "nothing left behind", metric)
+
+    def performance(self, metric: nagiosplugin.Metric,
+                    resource: _Lifecycle) -> nagiosplugin.Performance:
+        return nagiosplugin.Performance("leaked", metric.value, "", None, None, 0)
+
+
+class _Summary(nagiosplugin.Summary):  # type: ignore[misc]
+    def __init__(self, result: LifecycleResult) -> None:
+        self.result = result
+
+    def ok(self, results: Any) -> str:
+        r = self.result
+        boot = r.phase("boot").duration or 0.0
+        return (f"VM lifecycle OK at {r.site} in {r.total:.1f}s (boot {boot:.1f}s, "
+                f"{_families(r)})")
+
+    def problem(self, results: Any) -> str:
+        worst = max(int(x.state) for x in results)
+        hints = [str(x.hint) for x in results if int(x.state) == worst]
+        prefix = ("interrupted by " + self.result.interrupted + "; ") \
+            if self.result.interrupted else ""
+        return f"{prefix}{'; '.join(hints[:2])}"
+
+
+def _families(r: LifecycleResult) -> str:
+    seen = [f"IPv{n[-1]}" for n in ("reach_v4", "reach_v6")
+            if r.phase(n).outcome == Outcome.PASSED]
+    return "reachable over " + " and ".join(seen) if seen else "no reachability tested"
+
+
+def long_output(result: LifecycleResult, verbose: int) -> list[str]:
+    """Per-phase lines for -v; with -vv each phase's data too."""
+    lines = [f"{p.name:<9} {p.outcome.value:<11} "
+             f"{'' if p.duration is None else f'{p.duration:7.2f}s'} {p.detail}".rstrip()
+             for p in result.phases]
+    if verbose >= 2:
+        for p in result.phases:
+            lines += [f"  {p.name}.{k} = {v}" for k, v in p.data.items()]
+        lines.append(f"run id {result.run_id}, server {result.server_id or '-'}")
+    return lines
+
+
+def render(result: LifecycleResult, site: Site, verbose: int, total_warn: str | None,
+           total_crit: str | None,
+           phase_ranges: dict[str, tuple[str | None, str | None]]) -> tuple[str, int]:
+    """The plugin output (≤ 4 KiB) and its exit code."""
+    check = nagiosplugin.Check(
+        _Lifecycle(result), _PhaseContext(site, phase_ranges),
+        nagiosplugin.ScalarContext("total", total_warn, total_crit),
+        _LeakContext("leak"), _Summary(result))
+    check.name = NAME
+    check()
+    chan = logging.StreamHandler(io.StringIO())
+    out = Output(chan, verbose=0)
+    out.add(check)
+    text = str(out)
+    if verbose:
+        text += "\n".join(long_output(result, verbose)) + "\n"
+    if len(text.encode()) > MAX_OUTPUT:
+        text = text.encode()[:MAX_OUTPUT - 20].decode("utf-8", "ignore") + "\n(truncated)\n"
+    return text, int(check.exitcode)

@@ -1,0 +1,1 @@
+"""Cloud drivers: everything that talks to a cloud API lives here, behind drivers.base."""

@@ -1,0 +1,117 @@
+"""One probe target: how to log in, what to boot, and the site's policy (what is required).
+
+Built by probes.sources from command-line flags, clouds.yaml, OS_* variables or a sites file;
+validated here with unknown keys refused.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+AuthType = Literal["password", "application_credential", "token", "oidc_access_token",
+                   "oidc_refresh_token"]
+Need = Literal["required", "informational", "off"]
+# Secret option names: never printed, logged or put anywhere but the request that needs them.
+SECRET_OPTIONS = frozenset({"password", "application_credential_secret", "token",
+                            "access_token", "refresh_token", "client_secret"})
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Auth(_Model):
+    """How to get a project-scoped token."""
+
+    type: AuthType = "password"
+    auth_url: str
+    username: str | None = None
+    user_id: str | None = None
+    password: str | None = Field(None, repr=False)
+    user_domain_name: str | None = None
+    user_domain_id: str | None = None
+    project_name: str | None = None
+    project_id: str | None = None
+    project_domain_name: str | None = None
+    project_domain_id: str | None = None
+    application_credential_id: str | None = None
+    application_credential_name: str | None = None
+    application_credential_secret: str | None = Field(None, repr=False)
+    token: str | None = Field(None, repr=False)
+    identity_provider: str | None = None
+    protocol: str = "openid"
+    access_token: str | None = Field(None, repr=False)
+    refresh_token: str | None = Field(None, repr=False)
+    token_endpoint: str | None = None
+    client_id: str | None = None
+    client_secret: str | None = Field(None, repr=False)
+
+    @model_validator(mode="after")
+    def _complete(self) -> Auth:
+        """Each method's mandatory options, named when missing."""
+        need: dict[str, tuple[tuple[str, ...], ...]] = {
+            "password": (("username", "user_id"), ("password",)),
+            "application_credential": (("application_credential_id",
+                                        "application_credential_name"),
+                                       ("application_credential_secret",)),
+            "token": (("token",),),
+            "oidc_access_token": (("identity_provider",), ("access_token",)),
+            "oidc_refresh_token": (("identity_provider",), ("refresh_token",),
+                                   ("token_endpoint",), ("client_id",)),
+        }
+        for options in need[self.type]:
+            if all(getattr(self, o) in (None, "") for o in options):
+                raise ValueError(f"auth type {self.type} needs {' or '.join(options)}")
+        scoped = self.project_id or self.project_name
+        if self.type != "application_credential" and not scoped:
+            raise ValueError(f"auth type {self.type} needs project_id or project_name")
+        return self
+
+
+class ImageChoice(_Model):
+    id: str | None = None
+    name: str | None = None
+    property: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _one(self) -> ImageChoice:
+        """Exactly one way to pick the image."""
+        if sum(bool(x) for x in (self.id, self.name, self.property)) != 1:
+            raise ValueError("image needs exactly one of id, name or property")
+        return self
+
+
+class Policy(_Model):
+    """What this site promises: missing a required thing is CRITICAL."""
+
+    ipv4: Need = "required"
+    ipv6: Need = "informational"
+    context: Need = "required"
+    mjf: Need = "informational"
+    mjf_keys: tuple[str, ...] = ("total_cpu", "allocated_cpu", "jobstart_secs",
+                                 "wall_limit_secs")
+    console_forbidden: Literal["unknown", "warning", "critical"] = "unknown"
+    hygiene: Need = "informational"
+
+
+class Site(_Model):
+    """One probe target."""
+
+    name: str
+    driver: Literal["openstack"] = "openstack"
+    auth: Auth
+    region: str | None = None
+    interface: Literal["public", "internal", "admin"] = "public"
+    cacert: str | None = None
+    insecure: bool = False
+    allow_http: bool = False
+    image: ImageChoice
+    flavor: str | None = None
+    network: str | None = None
+    port: int = Field(22, ge=1, le=65535)
+    port_metadata_key: str | None = None
+    icmp: bool = False
+    sweep_max_age: float = Field(3600.0, gt=0)
+    policy: Policy = Field(default_factory=Policy)

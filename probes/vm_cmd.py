@@ -1,0 +1,201 @@
+"""``fedprobe vm``: the VM lifecycle Nagios plugin. Parses options, builds the site, runs the
+lifecycle under one deadline with SIGTERM/SIGINT turned into a clean stop, prints the verdict.
+Only this edge prints or exits; any error becomes UNKNOWN with one line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import socket
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from probes import checks, sources
+from probes.deadline import Deadline
+from probes.drivers.openstack import OpenStackDriver
+from probes.lifecycle import LifecycleRunner
+from probes.result import PHASES
+from probes.site import Site
+
+if TYPE_CHECKING:
+    from probes.auth import Login
+    from probes.cli import Environment, ExitStatus
+
+EXIT_MARGIN = 0.5  # seconds kept for printing and exiting after cleanup
+
+
+def register(sub: Any) -> None:
+    """Add the ``vm`` subcommand."""
+    p: argparse.ArgumentParser = sub.add_parser(
+        "vm", help="Nagios plugin: boot a tiny VM, check it, always delete it",
+        description="Boot a probe VM at a site, prove its user-data ran, check its MJF and "
+                    "IPv4/IPv6 reachability, time every phase, and always delete it.")
+    t = p.add_argument_group("target (later sources win: --sites, OS_*, --os-cloud, flags)")
+    t.add_argument("-H", "--hostname", help="Keystone URL, or a site name in --sites")
+    t.add_argument("--sites", type=Path, help="fedprobe sites file or EGI per-site YAML")
+    t.add_argument("--site", help="site name in --sites (default: -H)")
+    t.add_argument("--vo", help="VO whose project to use (EGI per-site files)")
+    t.add_argument("--os-cloud", help="cloud name in clouds.yaml")
+    a = p.add_argument_group("authentication (secrets only from files or OS_* variables)")
+    a.add_argument("--os-auth-type", choices=sorted(set(sources._AUTH_TYPES)))
+    for opt in ("username", "user-domain-name", "project-name", "project-id",
+                "project-domain-name", "application-credential-id", "identity-provider",
+                "protocol", "token-endpoint", "client-id"):
+        a.add_argument(f"--os-{opt}")
+    for opt in ("password", "application-credential-secret", "token", "access-token",
+                "refresh-token", "client-secret"):
+        a.add_argument(f"--os-{opt}-file", metavar="FILE")
+    a.add_argument("--os-region-name")
+    a.add_argument("--os-interface", choices=("public", "internal", "admin"))
+    a.add_argument("--cacert", help="CA bundle file or hashed CA directory")
+    a.add_argument("--insecure", action="store_true", help="do NOT verify TLS (loud)")
+    a.add_argument("--allow-http", action="store_true", help="allow http to non-loopback")
+    v = p.add_argument_group("the probe VM")
+    v.add_argument("--image-id")
+    v.add_argument("--image-name")
+    v.add_argument("--image-property", action="append", metavar="KEY=VALUE")
+    v.add_argument("--flavor")
+    v.add_argument("--network")
+    v.add_argument("--port", type=int, help="TCP port for reachability (default 22)")
+    v.add_argument("--port-metadata-key", help="server metadata key that holds the port")
+    v.add_argument("--icmp", action="store_true", help="also ping each address")
+    v.add_argument("--monitoring-host", default=None, help="name tagged on probe VMs")
+    v.add_argument("--sweep-max-age", type=float)
+    pol = p.add_argument_group("site policy")
+    for opt in ("ipv4", "ipv6", "context", "mjf", "hygiene"):
+        pol.add_argument(f"--{opt}", choices=("required", "informational", "off"))
+    pol.add_argument("--mjf-keys", help="comma-separated required MJF keys")
+    pol.add_argument("--console-forbidden", choices=("unknown", "warning", "critical"))
+    n = p.add_argument_group("Nagios")
+    n.add_argument("-t", "--timeout", type=float, default=300.0, help="seconds (default 300)")
+    n.add_argument("-w", "--warning", help="range for the total seconds")
+    n.add_argument("-c", "--critical", help="range for the total seconds")
+    n.add_argument("--warn-phase", action="append", default=[], metavar="PHASE=RANGE")
+    n.add_argument("--crit-phase", action="append", default=[], metavar="PHASE=RANGE")
+    n.add_argument("-v", "--verbose", action="count", default=0)
+    n.add_argument("--json", type=Path, metavar="FILE", help="also write the result as JSON")
+    p.set_defaults(run=run)
+
+
+def _flags(args: argparse.Namespace) -> dict[str, Any]:
+    auth: dict[str, Any] = {}
+    if args.hostname and "://" in args.hostname:
+        auth["auth_url"] = args.hostname
+    if args.os_auth_type:
+        auth["type"] = args.os_auth_type
+    for key, value in vars(args).items():
+        if key.startswith("os_") and value is not None and key not in (
+                "os_cloud", "os_auth_type", "os_region_name", "os_interface"):
+            auth[key[3:]] = value
+    site: dict[str, Any] = {"auth": auth} if auth else {}
+    image: dict[str, Any] = {}
+    if args.image_id:
+        image["id"] = args.image_id
+    if args.image_name:
+        image["name"] = args.image_name
+    if args.image_property:
+        image["property"] = dict(kv.split("=", 1) for kv in args.image_property if "=" in kv)
+    if image:
+        site["image"] = image
+    simple = {"region": args.os_region_name, "interface": args.os_interface,
+              "cacert": args.cacert, "flavor": args.flavor, "network": args.network,
+              "port": args.port, "port_metadata_key": args.port_metadata_key,
+              "sweep_max_age": args.sweep_max_age}
+    site.update({k: v for k, v in simple.items() if v is not None})
+    for flag in ("insecure", "allow_http", "icmp"):
+        if getattr(args, flag):
+            site[flag] = True
+    policy = {k: getattr(args, k) for k in ("ipv4", "ipv6", "context", "mjf", "hygiene",
+                                            "console_forbidden") if getattr(args, k)}
+    if args.mjf_keys is not None:
+        policy["mjf_keys"] = [k for k in args.mjf_keys.split(",") if k]
+    if policy:
+        site["policy"] = policy
+    return site
+
+
+def build_site(args: argparse.Namespace, environ: dict[str, str]) -> Site:
+    """The probe target from every source, later ones winning."""
+    layers: list[tuple[str, dict[str, Any]]] = []
+    if args.sites:
+        name = args.site or (args.hostname if args.hostname and "://" not in args.hostname
+                             else None)
+        layers.append(("sites file", sources.from_sites_file(args.sites, name, args.vo)))
+    layers.append(("OS_* environment", sources.from_env(environ)))
+    if args.os_cloud:
+        cloud = sources.from_clouds_yaml(args.os_cloud, environ)
+        layers.append(("clouds.yaml", {"name": args.os_cloud, **cloud}))
+    if args.hostname and "://" not in args.hostname and not args.sites and not args.os_cloud:
+        layers.append(("-H", {"name": args.hostname}))
+    layers.append(("command line", _flags(args)))
+    return sources.build(layers)
+
+
+def _ranges(items: list[str], flag: str) -> dict[str, str]:
+    out = {}
+    for item in items:
+        phase, sep, rng = item.partition("=")
+        if not sep or phase not in PHASES:
+            raise sources.SiteError(f"{flag} {item!r}: expected PHASE=RANGE with PHASE one of "
+                                    f"{', '.join(PHASES)}")
+        out[phase] = rng
+    return out
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent or Path("."), prefix=".fedprobe-")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, indent=2)
+    os.replace(tmp, path)
+
+
+def _driver(login: Login, site: Site, deadline: Deadline) -> OpenStackDriver:
+    return OpenStackDriver(login.session, site, deadline)
+
+
+def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
+    """Run the plugin; every failure path ends in a Nagios state and one clear line."""
+    from probes.cli import ExitStatus
+
+    hard = Deadline(max(1.0, args.timeout - EXIT_MARGIN))
+    margin = min(60.0, max(2.0, 0.2 * args.timeout))
+    deadline = Deadline(max(0.5, args.timeout - EXIT_MARGIN - margin))
+
+    def stop(signum: int, frame: object) -> None:
+        deadline.cancel(signal.Signals(signum).name)
+
+    try:
+        site = build_site(args, env.environ)
+        warn_phase = _ranges(args.warn_phase, "--warn-phase")
+        crit_phase = _ranges(args.crit_phase, "--crit-phase")
+        host = args.monitoring_host or socket.getfqdn()
+    except sources.SiteError as exc:
+        print(f"{checks.NAME.upper()} UNKNOWN - {exc}", file=env.stdout)
+        return ExitStatus.UNKNOWN
+    if args.verbose >= 3:
+        logging.basicConfig(level=logging.DEBUG, stream=env.stderr)
+    old = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        runner = LifecycleRunner(site, host, deadline, hard, _driver)
+        result = runner.run()
+    except Exception as exc:  # the edge: one line, UNKNOWN (the runner already cleaned up)
+        print(f"{checks.NAME.upper()} UNKNOWN - internal error: {type(exc).__name__}: "
+              f"{str(exc)[:200]}", file=env.stdout)
+        return ExitStatus.UNKNOWN
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+    phase_ranges = {p: (warn_phase.get(p), crit_phase.get(p)) for p in PHASES}
+    text, code = checks.render(result, site, args.verbose, args.warning, args.critical,
+                               phase_ranges)
+    if args.json:
+        try:
+            _write_json(args.json, result.as_dict())
+        except OSError as exc:
+            text += f"(could not write --json {args.json}: {exc.strerror})\n"
+    env.stdout.write(text)
+    return ExitStatus(code)
