@@ -16,7 +16,7 @@ system-deps:
 
 ## demo: start the embedded sandbox cloud and drive one VM through its whole life
 demo: $(STAMP) system-deps
-	@$(PY) examples/openstacksdk_tour.py
+	@$(PY) examples/vm_demo.py
 
 ## test: lint, type-check, unit and integration tests (real servers on loopback)
 test: $(STAMP) system-deps lint typecheck

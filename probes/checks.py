@@ -24,6 +24,8 @@ _NEED = {"required": Critical, "informational": Warn, "off": Ok}
 def judge(phase: Phase, site: Site) -> tuple[ServiceState, str]:
     """The state a phase's outcome deserves at this site, and why."""
     p, policy = phase, site.policy
+    if p.outcome == Outcome.UNAVAILABLE and p.name not in ("context", "mjf"):
+        return Unknown, p.detail  # interrupted: nothing is known about the site
     if p.outcome == Outcome.PASSED and p.name != "context":
         return Ok, p.detail
     if p.name in _ALWAYS_CRITICAL:

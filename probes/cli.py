@@ -54,7 +54,14 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> E
     """Parse arguments and run one subcommand."""
     env = env or Environment()
     parser = _parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        message = f"unrecognized arguments: {' '.join(extra)}"
+        if args.command == "vm":
+            from probes.vm_cmd import _usage_error
+
+            _usage_error(parser, message)
+        parser.error(message)
     command: Command = args.run
     return command(args, env)
 

@@ -72,14 +72,18 @@ class LifecycleRunner:
         try:
             yield timer
         except DeadlineExceeded as exc:
-            timer.done(Outcome.FAILED, f"{exc} after {time.monotonic() - timer.start:.1f}s")
+            # Interrupted by a signal: we do not know how the site is, only that we stopped.
+            outcome = Outcome.UNAVAILABLE if self.deadline.cancelled else Outcome.FAILED
+            timer.done(outcome, f"{exc} after {time.monotonic() - timer.start:.1f}s")
         except (DriverError, AuthError) as exc:
             timer.done(Outcome.FAILED, str(exc))
         finally:
             self.phases[name] = Phase(name, timer.outcome, timer.detail,
                                       time.monotonic() - timer.start,
                                       MappingProxyType(timer.data or {}))
-        if timer.outcome == Outcome.FAILED and name not in ("sweep", "reach_v4", "reach_v6"):
+        stops = timer.outcome == Outcome.FAILED or (timer.outcome == Outcome.UNAVAILABLE and
+                                                    self.deadline.cancelled)
+        if stops and name not in ("sweep", "reach_v4", "reach_v6"):
             raise _Stop(name)
 
     # -- the run ---------------------------------------------------------------------------------
@@ -95,12 +99,15 @@ class LifecycleRunner:
         phases = tuple(self.phases.get(n) or self._skipped(n) for n in PHASES)
         return LifecycleResult(self.site.name, self.site.driver, self.run_id, phases,
                                time.monotonic() - start, self.server_id, self.leaked,
-                               self.deadline.reason or None)
+                               self.deadline.reason if self.deadline.cancelled else None)
 
     def _skipped(self, name: str) -> Phase:
-        failed = next((p.name for p in self.phases.values() if p.outcome == Outcome.FAILED
-                       and p.name not in ("sweep", "reach_v4", "reach_v6")), None)
-        why = f"not run: {failed} failed" if failed else "not run"
+        if self.deadline.cancelled:
+            return Phase(name, Outcome.SKIPPED, f"not run: interrupted by {self.deadline.why()}")
+        failed = next((p.name for p in self.phases.values() if p.outcome in (
+            Outcome.FAILED, Outcome.UNAVAILABLE) and p.name not in ("sweep", "reach_v4",
+                                                                    "reach_v6")), None)
+        why = f"not run: {failed} did not pass" if failed else "not run"
         return Phase(name, Outcome.SKIPPED, why)
 
     def _main(self) -> None:

@@ -159,6 +159,13 @@ def build(layers: list[tuple[str, dict[str, Any]]]) -> Site:
     for _, layer in layers:
         merged = merge(merged, layer)
     merged.setdefault("name", _default_name(merged))
+    sources = ", ".join(name for name, layer in layers if layer) or "no source"
+    if "auth" not in merged:
+        raise SiteError("no credentials: give --os-cloud, --sites/--site or OS_* variables "
+                        f"(looked at: {sources})")
+    if "image" not in merged:
+        raise SiteError("no image chosen: give --image-name, --image-id or --image-property "
+                        "(or image: in the sites file)")
     try:
         return Site.model_validate(merged)
     except ValidationError as exc:
@@ -169,7 +176,6 @@ def build(layers: list[tuple[str, dict[str, Any]]]) -> Site:
         message = str(err["msg"]).removeprefix("Value error, ")
         structured = isinstance(err.get("input"), dict | list)  # may hold secrets: not shown
         shown = "" if not err["loc"] or structured else f" value {value}"
-        sources = ", ".join(name for name, layer in layers if layer) or "no source"
         raise SiteError(f"site {key}{shown}: {message} (from {sources})") from None
 
 

@@ -11,8 +11,9 @@ import os
 import signal
 import socket
 import tempfile
+import types
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from probes import checks, sources
 from probes.deadline import Deadline
@@ -79,6 +80,14 @@ def register(sub: Any) -> None:
     n.add_argument("-v", "--verbose", action="count", default=0)
     n.add_argument("--json", type=Path, metavar="FILE", help="also write the result as JSON")
     p.set_defaults(run=run)
+    p.error = types.MethodType(_usage_error, p)  # type: ignore[method-assign]
+
+
+def _usage_error(parser: argparse.ArgumentParser, message: str) -> NoReturn:
+    """A plugin's bad arguments are UNKNOWN (3) with one line, not argparse's exit 2."""
+    print(f"{checks.NAME.upper()} UNKNOWN - invalid arguments: {message} "
+          "(see fedprobe vm --help)")
+    raise SystemExit(3)
 
 
 def _flags(args: argparse.Namespace) -> dict[str, Any]:

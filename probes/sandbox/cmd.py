@@ -76,11 +76,11 @@ def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
         print(f"  Keystone auth URL: {sandbox.auth_url}", file=out)
         print(f"  guests:            {sandbox.guest_kind}", file=out)
         print(f"  clouds.yaml:       {sandbox.clouds_yaml}  (cloud 'sandbox')", file=out)
+        print(f"  fedprobe sites:    {sandbox.sites_yaml}  (site 'sandbox')", file=out)
         if sandbox.ca_file:
             print(f"  CA certificate:    {sandbox.ca_file}", file=out)
         print(f"  control token in:  {sandbox.state_dir / 'control-token'}", file=out)
-        print(f"  try: OS_CLIENT_CONFIG_FILE={sandbox.clouds_yaml} openstack --os-cloud sandbox "
-              "server list", file=out)
+        print(f"  try: fedprobe vm -v --sites {sandbox.sites_yaml} --site sandbox", file=out)
         print("Stop with Ctrl-C or SIGTERM; every guest is removed on the way out.", file=out)
         out.flush()
         _wait_for_signal()

@@ -57,6 +57,7 @@ class OidcToken(_Model):
     user: str
     projects: list[str]
     groups: list[str] = Field(default_factory=list)
+    refresh_token: str | None = None  # exchanged for ``token`` at the sandbox's /oidc/token
 
 
 class IdentityProvider(_Model):
@@ -96,11 +97,13 @@ class Identity(_Model):
                 id="egi.eu",
                 protocols=["openid"],
                 tokens=[OidcToken(token="sandbox-oidc-access-token", user="egi-user@egi.eu",
-                                  projects=["vo.example.org"])],
+                                  projects=["vo.example.org"],
+                                  refresh_token="sandbox-oidc-refresh-token")],
             )
         ]
     )
     token_lifetime: float = Field(3600.0, gt=0)
+    oidc_client_id: str = "fedprobe-sandbox"
 
 
 class Image(_Model):

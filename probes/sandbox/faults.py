@@ -18,7 +18,7 @@ OPERATIONS = frozenset({
     "versions", "auth", "validate", "projects", "catalog",
     "create", "show", "list", "update", "delete", "console", "action", "metadata", "tags",
     "flavors", "limits", "images", "networks", "subnets",
-    "boot", "gone",
+    "boot", "gone", "oidc",
 })
 
 

@@ -18,7 +18,7 @@ from typing import Any, Self
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from probes.sandbox import cloudsyaml
+from probes.sandbox import cloudsyaml, sitesyaml
 from probes.sandbox.api.app import SandboxApp
 from probes.sandbox.api.control import server_summary
 from probes.sandbox.catalog import auth_url
@@ -98,6 +98,9 @@ class Sandbox:
             self._threads.append(thread)
         cloudsyaml.write(self.clouds_yaml, cloudsyaml.clouds(self.config, self.auth_url,
                                                              self.ca_file))
+        cloudsyaml.write(self.sites_yaml, sitesyaml.sites(self.config, self.auth_url,
+                                                          self.base_url, self.ca_file,
+                                                          self.guest_kind))
         self._write_info()
         return self
 
@@ -159,6 +162,7 @@ class Sandbox:
     def _write_info(self) -> None:
         info = {"base_url": self.base_url, "base_url_v6": self.base_url_v6,
                 "auth_url": self.auth_url, "clouds_yaml": str(self.clouds_yaml),
+                "sites_yaml": str(self.sites_yaml),
                 "ca_file": str(self.ca_file) if self.ca_file else None,
                 "control_token_file": str(self.state_dir / "control-token"),
                 "guest_kind": self.guest_kind}
@@ -198,6 +202,11 @@ class Sandbox:
     def clouds_yaml(self) -> Path:
         """The clouds.yaml written for this sandbox."""
         return self.state_dir / "clouds.yaml"
+
+    @property
+    def sites_yaml(self) -> Path:
+        """The fedprobe sites file written for this sandbox."""
+        return self.state_dir / "sites.yaml"
 
     @property
     def guest_kind(self) -> str:

@@ -14,7 +14,15 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from probes.sandbox.api import control, glance, keystone, neutron, nova_extras, nova_servers
+from probes.sandbox.api import (
+    control,
+    glance,
+    keystone,
+    neutron,
+    nova_extras,
+    nova_servers,
+    oidc,
+)
 from probes.sandbox.api.errors import ApiError, service_error, unauthorized
 from probes.sandbox.api.http import Ctx, Reply, service_of
 from probes.sandbox.api.nova_render import negotiate, version_headers
@@ -29,7 +37,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ALL_ROUTES: list[Route] = [*keystone.ROUTES, *nova_servers.ROUTES, *nova_extras.ROUTES,
-                           *glance.ROUTES, *neutron.ROUTES, *control.ROUTES]
+                           *glance.ROUTES, *neutron.ROUTES, *oidc.ROUTES, *control.ROUTES]
 
 
 def _rules(routes: list[Route]) -> Map:
@@ -122,7 +130,7 @@ class SandboxApp:
                 raise unauthorized(route.service, auth_url(ctx.base_url))
             if ctx.token.project is None and route.service != "identity":
                 raise service_error(route.service, 403, "A project-scoped token is required.")
-        if route.service != "compute":
+        if route.service != "compute":  # identity, image, network, oidc
             return route.handler(ctx, **args)
         ctx.microversion = negotiate(ctx)
         headers = version_headers(ctx.microversion)

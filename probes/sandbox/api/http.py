@@ -61,7 +61,8 @@ class Ctx:
 def service_of(path: str) -> str:
     """Which service a path belongs to (for error styles and the request log)."""
     for prefix, service in (("/identity", "identity"), ("/compute", "compute"),
-                            ("/image", "image"), ("/networking", "network")):
+                            ("/image", "image"), ("/networking", "network"),
+                            ("/oidc", "oidc")):
         if path.startswith(prefix):
             return service
     return "control"
