@@ -31,6 +31,7 @@ class Api:
         self.base = base or sb.base_url
         self.verify: str | bool = str(sb.ca_file) if sb.ca_file else True
         self.session = requests.Session()
+        self.session.trust_env = False  # REQUESTS_CA_BUNDLE would override the sandbox's CA
         self.session.verify = self.verify
         self.token = self.password_token()
         self.microversion = microversion

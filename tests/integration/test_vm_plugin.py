@@ -1,0 +1,238 @@
+"""Golden-output tests of `fedprobe vm` run as a subprocess, as Nagios runs it, against the
+sandbox over HTTPS with verification on: the OK path, every injected fault, signals, sweep,
+the -t deadline, and that no VM is ever left behind."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from probes.sandbox import Sandbox
+from tests.conftest import Api, make_config
+
+pytestmark = pytest.mark.slow
+
+FIRST = re.compile(r"^FEDCLOUD_VM (OK|WARNING|CRITICAL|UNKNOWN) - (.+?)(?: \| (.*))?$")
+PHASES = ("auth", "discover", "sweep", "create", "boot", "reach_v4", "reach_v6", "context",
+          "mjf", "delete", "gone")
+
+
+class Run:
+    def __init__(self, proc: subprocess.CompletedProcess[str], seconds: float) -> None:
+        self.code, self.out, self.err, self.seconds = (proc.returncode, proc.stdout,
+                                                       proc.stderr, seconds)
+        match = FIRST.match(self.out.splitlines()[0]) if self.out else None
+        assert match, f"not a Nagios status line:\n{self.out}\n{self.err}"
+        self.state, self.summary, self.perf = match.group(1), match.group(2), match.group(3)
+
+    def phase(self, name: str) -> str:
+        """The -v line of a phase."""
+        return next(line for line in self.out.splitlines() if line.startswith(name + " "))
+
+
+def vm(sb: Sandbox, *args: str, site: str = "sandbox", timeout: float = 60,
+       env: dict[str, str] | None = None) -> Run:
+    cmd = [sys.executable, "-m", "probes", "vm", "--sites", str(sb.sites_yaml), "--site", site,
+           "-t", str(timeout), "--monitoring-host", "probe-test.example.org", *args]
+    start = time.monotonic()
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout + 30,
+                          env=env or dict(os.environ))
+    return Run(proc, time.monotonic() - start)
+
+
+def no_vm_left(sb: Sandbox, within: float = 5.0) -> None:
+    deadline = time.monotonic() + within
+    while sb.live_servers():
+        assert time.monotonic() < deadline, f"VM left behind: {sb.live_servers()}"
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def sb(sandbox_factory: Callable[..., Sandbox]) -> Sandbox:
+    return sandbox_factory(make_config(), tls=True)
+
+
+def test_ok_path_golden(sb: Sandbox) -> None:
+    run = vm(sb, "-v")
+    assert run.code == 0 and run.state == "OK", run.out
+    assert re.fullmatch(r"VM lifecycle OK at sandbox in \d+\.\ds \(boot \d+\.\ds, reachable "
+                        r"over IPv4 and IPv6\)", run.summary)
+    perf = dict(item.split("=", 1) for item in run.perf.split())
+    assert set(perf) == {*PHASES, "total", "leaked"}
+    assert all(re.fullmatch(r"\d+(\.\d+)?s;;;0", perf[p]) for p in PHASES)
+    assert perf["leaked"] == "0;;;0"
+    for name in PHASES:
+        assert re.match(rf"{name}\s+passed\s+\d+\.\d\ds ", run.phase(name)), run.phase(name)
+    assert "nonce matched" in run.phase("context")
+    assert "13 keys valid (via env)" in run.phase("mjf")
+    assert len(run.out.encode()) <= 4096 and run.err == ""
+    no_vm_left(sb)
+
+
+def test_json_output(sb: Sandbox, tmp_path: Any) -> None:
+    import json
+
+    out = tmp_path / "result.json"
+    run = vm(sb, "--json", str(out))
+    assert run.code == 0
+    data = json.loads(out.read_text())
+    assert [p["name"] for p in data["phases"]] == list(PHASES)
+    assert data["phases"][4]["outcome"] == "passed" and data["leaked_server_id"] is None
+
+
+@pytest.mark.parametrize("faults,state,needle,phase", [
+    ({"boot_error": "No valid host was found."}, "CRITICAL",
+     "boot: status ERROR: No valid host was found.", "boot"),
+    ({"errors": {"create": {"rate": 1.0, "status": 503}}}, "CRITICAL", "create: create: HTTP 503",
+     "create"),
+    ({"quota_exceeded": 403}, "CRITICAL", "Quota exceeded for instances", "create"),
+    ({"userdata_not_run": True}, "CRITICAL", "context: no report of this run", "context"),
+    ({"console_forbidden": True}, "UNKNOWN", "console output not allowed", "context"),
+    ({"errors": {"auth": {"rate": 1.0, "status": 500}}}, "CRITICAL", "auth: ", "auth"),
+])
+def test_faults_give_the_right_state(sb: Sandbox, faults: dict[str, Any], state: str,
+                                     needle: str, phase: str) -> None:
+    sb.set_faults(**faults)
+    run = vm(sb, "-v", timeout=20)
+    assert run.state == state, run.out
+    assert run.code == {"OK": 0, "WARNING": 1, "CRITICAL": 2, "UNKNOWN": 3}[state]
+    assert needle in run.summary, run.summary
+    assert "Traceback" not in run.out + run.err
+    no_vm_left(sb)
+
+
+def test_console_forbidden_severity_is_site_policy(sb: Sandbox) -> None:
+    sb.set_faults(console_forbidden=True)
+    assert vm(sb, "--console-forbidden", "warning", timeout=20).state == "WARNING"
+    assert vm(sb, "--console-forbidden", "critical", timeout=20).state == "CRITICAL"
+
+
+def test_stuck_build_hits_the_deadline_and_still_deletes(sb: Sandbox) -> None:
+    sb.set_faults(stuck_build=True)
+    run = vm(sb, "-v", timeout=10)
+    assert run.state == "CRITICAL" and "boot: deadline reached" in run.summary
+    assert run.seconds < 10.5 + 1.0  # -t honoured (plus interpreter start-up)
+    assert "404 confirmed" in run.phase("gone")
+    no_vm_left(sb)
+
+
+def test_hung_api_is_bounded_by_t(sb: Sandbox) -> None:
+    sb.set_faults(latency={"show": 30})
+    run = vm(sb, timeout=10)
+    assert run.seconds < 10.5 + 1.0, run.seconds
+    assert run.state in ("CRITICAL", "UNKNOWN")
+    sb.set_faults()
+    no_vm_left(sb, within=5)  # the delete was accepted before time ran out
+
+
+@pytest.mark.parametrize("faults,needle", [
+    ({"delete_fails": True}, "was NOT deleted"),
+    ({"delete_never_completes": True}, "was NOT deleted"),
+])
+def test_undeletable_vm_is_loud(sb: Sandbox, faults: dict[str, Any], needle: str) -> None:
+    sb.set_faults(**faults)
+    run = vm(sb, "-v", timeout=15)
+    assert run.state == "CRITICAL" and needle in run.summary
+    leaked = sb.live_servers()[0]["id"]
+    assert leaked in run.summary  # the operator gets the id to act on
+    assert "leaked=1" in run.perf
+
+
+def test_token_expiring_early_is_survived(sb: Sandbox) -> None:
+    sb.set_faults(token_valid_for=0.3, latency={"boot": 1.0})
+    run = vm(sb, "-v")
+    assert run.state == "OK", run.out  # keystoneauth re-authenticates on 401
+
+
+def test_sigterm_mid_boot_deletes_the_vm(sb: Sandbox) -> None:
+    sb.set_faults(latency={"boot": 60})
+    cmd = [sys.executable, "-m", "probes", "vm", "-v", "--sites", str(sb.sites_yaml), "--site",
+           "sandbox", "-t", "120"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 20
+    while not sb.live_servers():
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    time.sleep(0.5)
+    start = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert time.monotonic() - start < 10
+    assert proc.returncode == 3, out + err
+    assert out.startswith("FEDCLOUD_VM UNKNOWN - interrupted by SIGTERM")
+    assert re.search(r"^gone\s+passed", out, re.M), out
+    no_vm_left(sb)
+
+
+def test_sigkill_leftover_is_swept_by_the_next_run(sb: Sandbox) -> None:
+    sb.set_faults(latency={"boot": 60})
+    cmd = [sys.executable, "-m", "probes", "vm", "--sites", str(sb.sites_yaml), "--site",
+           "sandbox", "-t", "120", "--monitoring-host", "probe-test.example.org"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 20
+    while not sb.live_servers():
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    proc.kill()
+    proc.wait()
+    orphan = sb.live_servers()[0]["id"]
+    sb.set_faults()
+    time.sleep(0.3)
+    run = vm(sb, "-v", "--sweep-max-age", "0.2")
+    assert run.state == "OK", run.out
+    assert "removed 1 stale probe VM(s)" in run.phase("sweep")
+    no_vm_left(sb)
+    assert orphan not in [s["id"] for s in sb.live_servers()]
+
+
+def test_sweep_never_touches_other_hosts_or_users(sb: Sandbox) -> None:
+    api = Api(sb)
+    theirs = api.create_server("fedprobe-other-host-1", metadata={
+        "fedprobe.host": "other.example.org", "fedprobe.probe": "vm", "fedprobe.run": "x"})
+    users = api.create_server("fedprobe-looks-like-ours")
+    time.sleep(0.3)
+    run = vm(sb, "-v", "--sweep-max-age", "0.1")
+    assert run.state == "OK"
+    assert "removed 0 stale" in run.phase("sweep")
+    left = {s["id"] for s in sb.live_servers()}
+    assert {theirs.json()["server"]["id"], users.json()["server"]["id"]} == left
+
+
+def test_phase_thresholds(sb: Sandbox) -> None:
+    sb.set_faults(latency={"boot": 1.0})
+    run = vm(sb, "--warn-phase", "boot=0.5", "--crit-phase", "boot=30")
+    assert run.state == "WARNING" and "boot: took" in run.summary
+    assert re.search(r"boot=\d+\.\d+s;0\.5;30;0", run.perf)
+    run = vm(sb, "-c", "0.5")
+    assert run.state == "CRITICAL"
+
+
+@pytest.mark.parametrize("mjf,policy,state", [
+    ({"machine": {"total_cpu": 1}, "job": {"allocated_cpu": 4}}, "required", "CRITICAL"),
+    ({"machine": {"total_cpu": 1}, "job": {"allocated_cpu": 4}}, "informational", "WARNING"),
+    ({"machine": {"total_cpu": 1}, "job": {"allocated_cpu": 4}}, "off", "OK"),
+    ({"machine": {"total_cpu": 2, "shutdowntime": 1000}, "job": {"allocated_cpu": 1}},
+     "required", "CRITICAL"),
+])
+def test_wrong_mjf(sandbox_factory: Callable[..., Sandbox], mjf: dict[str, Any], policy: str,
+                   state: str) -> None:
+    sb = sandbox_factory(make_config(mjf=mjf), tls=True)
+    run = vm(sb, "-v", "--mjf", policy)
+    assert run.state == state, run.out
+
+
+def test_tls_is_verified(sb: Sandbox, tmp_path: Any) -> None:
+    other = tmp_path / "other-ca.pem"
+    other.write_text(open("/etc/ssl/certs/ca-certificates.crt").read())
+    run = vm(sb, "--cacert", str(other))
+    assert run.state == "CRITICAL" and "TLS verification failed" in run.summary
+    insecure = vm(sb, "--insecure")
+    assert insecure.state == "OK" and "TLS verification is OFF" in insecure.err
