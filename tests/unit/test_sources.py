@@ -1,0 +1,96 @@
+"""Building a probe target from its sources: order, formats, secrets files, one-line errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from probes.sources import SiteError, build, from_clouds_yaml, from_env, from_sites_file
+
+AUTH = {"type": "password", "auth_url": "https://keystone.example.org:5000/v3",
+        "username": "u", "password": "pw-from-file", "project_name": "p"}
+IMAGE = {"image": {"name": "cirros"}}
+
+
+def test_later_sources_win() -> None:
+    site = build([("sites file", {"name": "S", "auth": AUTH, **IMAGE, "port": 22}),
+                  ("OS_* environment", {"auth": {"username": "env-user"}, "port": 2222}),
+                  ("command line", {"port": 2022})])
+    assert site.auth.username == "env-user" and site.port == 2022 and site.name == "S"
+
+
+def test_env_variables() -> None:
+    layer = from_env({"OS_AUTH_URL": "https://k/v3", "OS_USERNAME": "u", "OS_PASSWORD": "p",
+                      "OS_PROJECT_ID": "pid", "OS_REGION_NAME": "R1",
+                      "OS_AUTH_TYPE": "v3applicationcredential", "UNRELATED": "x"})
+    assert layer["auth"]["type"] == "application_credential"
+    assert layer["region"] == "R1" and layer["auth"]["project_id"] == "pid"
+
+
+def test_clouds_yaml(tmp_path: Path) -> None:
+    path = tmp_path / "clouds.yaml"
+    path.write_text(yaml.safe_dump({"clouds": {"site-a": {
+        "auth_type": "v3oidcaccesstoken", "region_name": "R", "verify": False,
+        "auth": {"auth_url": "https://k/v3", "identity_provider": "egi.eu",
+                 "access_token": "t", "project_id": "p"}}}}))
+    layer = from_clouds_yaml("site-a", {"OS_CLIENT_CONFIG_FILE": str(path)})
+    assert layer["auth"]["type"] == "oidc_access_token" and layer["insecure"] is True
+    with pytest.raises(SiteError, match="no cloud named 'nope' \\(has: site-a\\)"):
+        from_clouds_yaml("nope", {"OS_CLIENT_CONFIG_FILE": str(path)})
+
+
+def test_sites_file_defaults_and_secret_files(tmp_path: Path) -> None:
+    secret = tmp_path / "pw"
+    secret.write_text("s3cret\n")
+    path = tmp_path / "sites.yaml"
+    auth = {k: v for k, v in AUTH.items() if k != "password"}
+    path.write_text(yaml.safe_dump({"defaults": {**IMAGE, "policy": {"ipv6": "required"}},
+                                    "sites": {"CESNET": {"auth": {**auth,
+                                                                  "password_file": str(secret)},
+                                                         "policy": {"mjf": "off"}}}}))
+    site = build([("sites file", from_sites_file(path, "CESNET", None))])
+    assert site.auth.password == "s3cret"
+    assert (site.policy.ipv6, site.policy.mjf) == ("required", "off")
+    with pytest.raises(SiteError, match="no site 'X' \\(has: CESNET\\)"):
+        from_sites_file(path, "X", None)
+
+
+def test_egi_catchall_site_format(tmp_path: Path) -> None:
+    path = tmp_path / "IFCA-LCG2.yaml"
+    path.write_text(yaml.safe_dump({"gocdb": "IFCA-LCG2", "endpoint": "https://k.ifca.es:5000/v3",
+                                    "vos": [{"name": "vo.access.egi.eu",
+                                             "auth": {"project_id": "abc123"}}]}))
+    layer = from_sites_file(path, None, "vo.access.egi.eu")
+    site = build([("sites file", layer),
+                  ("command line", {**IMAGE, "auth": {"access_token": "tok"}})])
+    assert site.name == "IFCA-LCG2" and site.auth.project_id == "abc123"
+    assert (site.auth.identity_provider, site.auth.protocol) == ("egi.eu", "openid")
+    with pytest.raises(SiteError, match=r"needs --vo, one of: vo\.access\.egi\.eu"):
+        from_sites_file(path, None, "other")
+
+
+@pytest.mark.parametrize("layer,needle", [
+    ({**IMAGE}, "no credentials"),
+    ({"auth": AUTH}, "no image chosen"),
+    ({"auth": {**AUTH, "type": "kerberos"}, **IMAGE}, "site auth.type value 'kerberos'"),
+    ({"auth": {**AUTH, "password": None}, **IMAGE}, "needs password"),
+    ({"auth": AUTH, "image": {"name": "a", "id": "b"}}, "exactly one of id, name or property"),
+    ({"auth": AUTH, **IMAGE, "port": 70000}, "site port value 70000"),
+    ({"auth": AUTH, **IMAGE, "policy": {"ipv6": "maybe"}}, "site policy.ipv6 value 'maybe'"),
+])
+def test_errors_are_one_line(layer: dict[str, object], needle: str) -> None:
+    with pytest.raises(SiteError) as info:
+        build([("command line", layer)])
+    assert needle in str(info.value) and "\n" not in str(info.value)
+
+
+def test_secrets_never_in_errors() -> None:
+    canary = "canary-Zx81"
+    with pytest.raises(SiteError) as info:
+        build([("x", {"auth": {**AUTH, "password": canary, "type": "token"}, **IMAGE})])
+    assert canary not in str(info.value)
+    with pytest.raises(SiteError) as info:
+        build([("x", {"auth": {**AUTH, "password": ["canary-Zx81"]}, **IMAGE})])
+    assert canary not in str(info.value)
