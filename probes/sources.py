@@ -142,11 +142,14 @@ def from_sites_file(path: Path, name: str | None, vo: str | None) -> dict[str, A
     return merged
 
 
+_ATOMIC = frozenset({"image"})  # one way of choosing: a later choice replaces, never mixes
+
+
 def merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
-    """Deep merge: mappings merge, anything else in ``top`` replaces."""
+    """Deep merge: mappings merge (except choices like ``image``), the rest of ``top`` replaces."""
     out = dict(base)
     for key, value in top.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
+        if key not in _ATOMIC and isinstance(value, dict) and isinstance(out.get(key), dict):
             out[key] = merge(out[key], value)
         else:
             out[key] = value

@@ -10,6 +10,7 @@ import re
 import secrets
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 
@@ -157,3 +158,36 @@ def test_second_sandbox_with_same_ranges_is_refused(ns_sandbox: Sandbox,
                                                     ) -> None:
     with pytest.raises(SandboxConfigError, match=r"overlaps the host's address 198\.51\.100\.1"):
         sandbox_factory(make_config(guests={"kind": "namespace"}))
+
+
+def _vm(sb: Sandbox, *args: str) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "probes", "vm", "-v", "--sites", str(sb.sites_yaml), "--site",
+           "sandbox", "-t", "60", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=90)
+
+
+def test_vm_probe_reaches_both_families_of_a_namespace_guest(
+        sandbox_factory: Callable[..., Sandbox]) -> None:
+    sb = sandbox_factory(make_config(guests={"kind": "namespace"}), tls=True)
+    run = _vm(sb)
+    assert run.returncode == 0, run.stdout
+    assert re.search(r"^reach_v4\s+passed .* 198\.51\.100\.\d+:22 open", run.stdout, re.M)
+    assert re.search(r"^reach_v6\s+passed .* \[2001:db8:fed:1::\d+\]:22 open", run.stdout,
+                     re.M)
+    assert "metadata via 169.254.169.254" in run.stdout
+    assert "keys valid (via metadata)" in run.stdout
+    assert host_state()[0] == set()
+
+
+def test_missing_ipv6_is_critical_only_where_promised(
+        sandbox_factory: Callable[..., Sandbox]) -> None:
+    v4_only = [{"name": "demo-net", "project": "demo",
+                "subnets": [{"cidr": "198.51.100.0/25"}]}]
+    sb = sandbox_factory(make_config(guests={"kind": "namespace"}, networks=v4_only), tls=True)
+    required = _vm(sb, "--ipv6", "required")
+    assert required.returncode == 2, required.stdout
+    assert "reach_v6: no IPv6 address (IPv6 required)" in required.stdout.splitlines()[0]
+    informational = _vm(sb, "--ipv6", "informational")
+    assert informational.returncode == 0, informational.stdout
+    assert re.search(r"^reach_v6\s+skipped\s+[\d.]+s no IPv6 address", informational.stdout,
+                     re.M)

@@ -94,3 +94,29 @@ def test_secrets_never_in_errors() -> None:
     with pytest.raises(SiteError) as info:
         build([("x", {"auth": {**AUTH, "password": ["canary-Zx81"]}, **IMAGE})])
     assert canary not in str(info.value)
+
+
+def test_shipped_example_sites_file(tmp_path: Path) -> None:
+    example = Path(__file__).resolve().parents[2] / "config" / "sites.example.yaml"
+    data = yaml.safe_load(example.read_text())
+    assert set(data["sites"]) == {"CESNET-MCC", "EXAMPLE-APPCRED"}
+    # secrets are files that do not exist here: the error names the key and the path
+    with pytest.raises(SiteError, match="refresh_token_file /etc/fedprobe/egi-refresh-token"):
+        from_sites_file(example, "CESNET-MCC", None)
+    text = example.read_text()
+    for name in ("egi-refresh-token", "example-appcred-secret"):
+        (tmp_path / name).write_text("secret\n")
+        text = text.replace(f"/etc/fedprobe/{name}", str(tmp_path / name))
+    copy = tmp_path / "sites.yaml"
+    copy.write_text(text)
+    cesnet = build([("sites file", from_sites_file(copy, "CESNET-MCC", None))])
+    assert cesnet.auth.type == "oidc_refresh_token" and cesnet.policy.ipv6 == "required"
+    assert cesnet.image.property == {"ad:appid": "egi.cirros.0.6"}
+    other = build([("sites file", from_sites_file(copy, "EXAMPLE-APPCRED", None))])
+    assert other.image.name == "cirros-0.6.2-x86_64" and other.policy.ipv6 == "informational"
+
+
+def test_an_image_choice_replaces_the_earlier_one() -> None:
+    site = build([("sites file", {"auth": AUTH, "image": {"property": {"ad:appid": "x"}}}),
+                  ("command line", {"image": {"name": "cirros"}})])
+    assert site.image.name == "cirros" and site.image.property == {}
