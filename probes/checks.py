@@ -12,10 +12,10 @@ import nagiosplugin
 from nagiosplugin.output import Output
 from nagiosplugin.state import Critical, Ok, ServiceState, Unknown, Warn
 
-from probes.result import LifecycleResult, Outcome, Phase
+from probes.result import PLUGIN_NAME, LifecycleResult, Outcome, Phase
 from probes.site import Site
 
-NAME = "fedcloud_vm"
+NAME = PLUGIN_NAME.lower()
 MAX_OUTPUT = 4096
 _ALWAYS_CRITICAL = ("auth", "discover", "create", "boot", "delete", "gone")
 _NEED = {"required": Critical, "informational": Warn, "off": Ok}

@@ -60,8 +60,9 @@ class Deadline:
         if wait <= 0 or self._cancelled.wait(wait) or self.expired():
             raise DeadlineExceeded(self.why())
 
-    def polls(self, first: float = 0.25, cap: float = 3.0, factor: float = 1.5) -> Iterator[int]:
-        """Yield attempt numbers; between them sleep 0.25 s growing to 3 s, within the deadline."""
+    def polls(self, first: float = 0.1, cap: float = 3.0, factor: float = 1.25) -> Iterator[int]:
+        """Yield attempt numbers; between them sleep 0.1 s growing by 1.25x to 3 s, within the
+        deadline: quick events are seen quickly, long boots cost one request per 3 s."""
         attempt, delay = 0, first
         while True:
             yield attempt

@@ -201,7 +201,7 @@ class LifecycleRunner:
             self.leaked = self.server_id
             return
         with contextlib.suppress(_Stop), self._phase("gone") as ph:
-            for _ in self.hard.polls(first=0.25, cap=2.0):
+            for _ in self.hard.polls(cap=2.0):
                 status = driver.status(self.server_id)
                 if status.state == ServerState.GONE:
                     ph.done(Outcome.PASSED, "404 confirmed")

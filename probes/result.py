@@ -9,6 +9,7 @@ from enum import Enum
 from types import MappingProxyType
 from typing import Any
 
+PLUGIN_NAME = "FEDCLOUD_VM"
 PHASES = ("auth", "discover", "sweep", "create", "boot", "reach_v4", "reach_v6", "context",
           "mjf", "delete", "gone")
 

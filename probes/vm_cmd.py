@@ -15,16 +15,18 @@ import types
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from probes import checks, sources
-from probes.deadline import Deadline
-from probes.drivers.openstack import OpenStackDriver
-from probes.lifecycle import LifecycleRunner
-from probes.result import PHASES
-from probes.site import Site
+from probes.result import PHASES, PLUGIN_NAME
 
 if TYPE_CHECKING:
     from probes.auth import Login
     from probes.cli import Environment, ExitStatus
+    from probes.deadline import Deadline
+    from probes.drivers.openstack import OpenStackDriver
+    from probes.site import Site
+
+# auth type names accepted on the command line (as in clouds.yaml, or fedprobe's own)
+AUTH_TYPES = ("application_credential", "oidc_access_token", "oidc_refresh_token", "password",
+              "token", "v3applicationcredential", "v3oidcaccesstoken", "v3password", "v3token")
 
 EXIT_MARGIN = 0.5  # seconds kept for printing and exiting after cleanup
 
@@ -42,7 +44,7 @@ def register(sub: Any) -> None:
     t.add_argument("--vo", help="VO whose project to use (EGI per-site files)")
     t.add_argument("--os-cloud", help="cloud name in clouds.yaml")
     a = p.add_argument_group("authentication (secrets only from files or OS_* variables)")
-    a.add_argument("--os-auth-type", choices=sorted(set(sources._AUTH_TYPES)))
+    a.add_argument("--os-auth-type", choices=AUTH_TYPES)
     for opt in ("username", "user-domain-name", "project-name", "project-id",
                 "project-domain-name", "application-credential-id", "identity-provider",
                 "protocol", "token-endpoint", "client-id"):
@@ -85,7 +87,7 @@ def register(sub: Any) -> None:
 
 def _usage_error(parser: argparse.ArgumentParser, message: str) -> NoReturn:
     """A plugin's bad arguments are UNKNOWN (3) with one line, not argparse's exit 2."""
-    print(f"{checks.NAME.upper()} UNKNOWN - invalid arguments: {message} "
+    print(f"{PLUGIN_NAME} UNKNOWN - invalid arguments: {message} "
           "(see fedprobe vm --help)")
     raise SystemExit(3)
 
@@ -129,6 +131,8 @@ def _flags(args: argparse.Namespace) -> dict[str, Any]:
 
 def build_site(args: argparse.Namespace, environ: dict[str, str]) -> Site:
     """The probe target from every source, later ones winning."""
+    from probes import sources
+
     layers: list[tuple[str, dict[str, Any]]] = []
     if args.sites:
         name = args.site or (args.hostname if args.hostname and "://" not in args.hostname
@@ -145,6 +149,8 @@ def build_site(args: argparse.Namespace, environ: dict[str, str]) -> Site:
 
 
 def _ranges(items: list[str], flag: str) -> dict[str, str]:
+    from probes import sources
+
     out = {}
     for item in items:
         phase, sep, rng = item.partition("=")
@@ -163,12 +169,17 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
 
 
 def _driver(login: Login, site: Site, deadline: Deadline) -> OpenStackDriver:
+    from probes.drivers.openstack import OpenStackDriver
+
     return OpenStackDriver(login.session, site, deadline)
 
 
 def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
     """Run the plugin; every failure path ends in a Nagios state and one clear line."""
+    from probes import checks, sources
     from probes.cli import ExitStatus
+    from probes.deadline import Deadline
+    from probes.lifecycle import LifecycleRunner
 
     hard = Deadline(max(1.0, args.timeout - EXIT_MARGIN))
     margin = min(60.0, max(2.0, 0.2 * args.timeout))
@@ -183,7 +194,7 @@ def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
         crit_phase = _ranges(args.crit_phase, "--crit-phase")
         host = args.monitoring_host or socket.getfqdn()
     except sources.SiteError as exc:
-        print(f"{checks.NAME.upper()} UNKNOWN - {exc}", file=env.stdout)
+        print(f"{PLUGIN_NAME} UNKNOWN - {exc}", file=env.stdout)
         return ExitStatus.UNKNOWN
     if args.verbose >= 3:
         logging.basicConfig(level=logging.DEBUG, stream=env.stderr)
@@ -192,7 +203,7 @@ def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
         runner = LifecycleRunner(site, host, deadline, hard, _driver)
         result = runner.run()
     except Exception as exc:  # the edge: one line, UNKNOWN (the runner already cleaned up)
-        print(f"{checks.NAME.upper()} UNKNOWN - internal error: {type(exc).__name__}: "
+        print(f"{PLUGIN_NAME} UNKNOWN - internal error: {type(exc).__name__}: "
               f"{str(exc)[:200]}", file=env.stdout)
         return ExitStatus.UNKNOWN
     finally:

@@ -9,10 +9,6 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from probes.sandbox.config import SandboxConfigError, load_config
-from probes.sandbox.guests.base import GuestError
-from probes.sandbox.server import Sandbox, SandboxStartError
-
 if TYPE_CHECKING:
     from probes.cli import Environment, ExitStatus
 
@@ -51,6 +47,9 @@ def _wait_for_signal() -> None:
 def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
     """Start the sandbox, print where it is, serve until a signal, stop cleanly."""
     from probes.cli import ExitStatus
+    from probes.sandbox.config import SandboxConfigError, load_config
+    from probes.sandbox.guests.base import GuestError
+    from probes.sandbox.server import Sandbox, SandboxStartError
 
     if args.verbose:
         logging.basicConfig(level=logging.DEBUG if args.verbose > 1 else logging.INFO,

@@ -103,7 +103,7 @@ class MetadataServer(ThreadingHTTPServer):
         self.socket.close()
         self.socket = sock
         self.documents = docs
-        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.5},
+        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05},
                                         name="guest-metadata", daemon=True)
         self._thread.start()
 
