@@ -16,7 +16,14 @@ from typing import Any
 
 from probes.auth import AuthError, Login, login
 from probes.deadline import Deadline, DeadlineExceeded
-from probes.drivers.base import CloudDriver, Discovery, DriverError, ServerSpec, ServerState
+from probes.drivers.base import (
+    CloudDriver,
+    Discovery,
+    DriverError,
+    NotFound,
+    ServerSpec,
+    ServerState,
+)
 from probes.guest.script import user_data
 from probes.guestcheck import check_context, check_mjf
 from probes.reach import tcp
@@ -75,6 +82,8 @@ class LifecycleRunner:
             # Interrupted by a signal: we do not know how the site is, only that we stopped.
             outcome = Outcome.UNAVAILABLE if self.deadline.cancelled else Outcome.FAILED
             timer.done(outcome, f"{exc} after {time.monotonic() - timer.start:.1f}s")
+        except NotFound as exc:
+            timer.done(Outcome.FAILED, str(exc), available=list(exc.available))
         except (DriverError, AuthError) as exc:
             timer.done(Outcome.FAILED, str(exc))
         finally:
@@ -176,11 +185,13 @@ class LifecycleRunner:
             results = [tcp(a, port, budget, self.site.icmp) for a in addrs]
             ok = [r for r in results if r.ok]
             shown = [f"[{r.address}]" if version == 6 else r.address for r in results]
+            pings = {None: "", True: ", ping ok", False: ", no ping reply"}
             detail = "; ".join(f"{s}:{port} " + (f"open after {r.seconds:.2f}s" if r.ok
-                                                  else f"{r.error}")
+                                                  else f"{r.error}") + pings[r.icmp]
                                for s, r in zip(shown, results, strict=True))
             ph.done(Outcome.PASSED if ok else Outcome.FAILED, detail,
-                    addresses=[r.address for r in results], port=port)
+                    addresses=[r.address for r in results], port=port,
+                    icmp=[r.icmp for r in results])
 
     # -- cleanup ---------------------------------------------------------------------------------
     def _cleanup(self) -> None:

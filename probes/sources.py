@@ -51,8 +51,8 @@ def _read_yaml(path: Path, what: str) -> Any:
         raise SiteError(f"{what} {path}: not valid YAML") from None
 
 
-def _secret_files(auth: dict[str, Any], source: str) -> dict[str, Any]:
-    """Replace ``<secret>_file`` keys by the file's first line."""
+def read_secret_files(auth: dict[str, Any], source: str) -> dict[str, Any]:
+    """Replace ``<secret>_file`` keys by the file's content; map auth type aliases."""
     out = dict(auth)
     for key in list(out):
         if key.endswith("_file") and key[:-5] in SECRET_OPTIONS:
@@ -74,7 +74,7 @@ def from_env(environ: dict[str, str]) -> dict[str, Any]:
     if auth:
         if environ.get("OS_AUTH_TYPE"):
             auth["type"] = environ["OS_AUTH_TYPE"]
-        site["auth"] = _secret_files(auth, "environment")
+        site["auth"] = read_secret_files(auth, "environment")
     for var, key in (("OS_REGION_NAME", "region"), ("OS_INTERFACE", "interface"),
                      ("OS_CACERT", "cacert")):
         if environ.get(var):
@@ -97,7 +97,7 @@ def from_clouds_yaml(name: str, environ: dict[str, str]) -> dict[str, Any]:
         cloud = clouds[name]
         auth = dict(cloud.get("auth") or {})
         auth["type"] = cloud.get("auth_type", "password")
-        site: dict[str, Any] = {"auth": _secret_files(auth, f"clouds.yaml {path}")}
+        site: dict[str, Any] = {"auth": read_secret_files(auth, f"clouds.yaml {path}")}
         for key, target in (("region_name", "region"), ("interface", "interface"),
                             ("cacert", "cacert")):
             if cloud.get(key):
@@ -138,7 +138,7 @@ def from_sites_file(path: Path, name: str | None, vo: str | None) -> dict[str, A
     merged = merge(dict(data.get("defaults") or {}), dict(sites[name] or {}))
     merged["name"] = name
     if "auth" in merged:
-        merged["auth"] = _secret_files(merged["auth"], f"sites file {path}")
+        merged["auth"] = read_secret_files(merged["auth"], f"sites file {path}")
     return merged
 
 

@@ -144,7 +144,10 @@ def build_site(args: argparse.Namespace, environ: dict[str, str]) -> Site:
         layers.append(("clouds.yaml", {"name": args.os_cloud, **cloud}))
     if args.hostname and "://" not in args.hostname and not args.sites and not args.os_cloud:
         layers.append(("-H", {"name": args.hostname}))
-    layers.append(("command line", _flags(args)))
+    flags = _flags(args)
+    if "auth" in flags:
+        flags["auth"] = sources.read_secret_files(flags["auth"], "command line")
+    layers.append(("command line", flags))
     return sources.build(layers)
 
 

@@ -14,7 +14,12 @@ class DriverError(Exception):
 
 
 class NotFound(DriverError):
-    """The thing asked for does not exist (image, flavor, network, server)."""
+    """The thing asked for does not exist (image, flavor, network, server); ``available``
+    says what the cloud offered instead (shown with -v)."""
+
+    def __init__(self, message: str, available: tuple[str, ...] | list[str] = ()) -> None:
+        super().__init__(message)
+        self.available = tuple(available)
 
 
 class Forbidden(DriverError):

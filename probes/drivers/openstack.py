@@ -104,7 +104,7 @@ class OpenStackDriver:
                 params={"status": "active"}).json().get("images", [])]
             wanted = f"name {want.name}" if want.name else \
                 "property " + ", ".join(f"{k}={v}" for k, v in want.property.items())
-            raise NotFound(f"no active image with {wanted}", ) from _Available(names)
+            raise NotFound(f"no active image with {wanted}", names)
         img = sorted(found, key=lambda i: i.get("created_at", ""))[-1]
         return Choice(img["id"], img.get("name") or img["id"]), img
 
@@ -116,14 +116,14 @@ class OpenStackDriver:
         if self.site.flavor:
             match = [f for f in flavors if self.site.flavor in (f["name"], f["id"])]
             if not match:
-                raise NotFound(f"flavor {self.site.flavor} not found") from _Available(names)
+                raise NotFound(f"flavor {self.site.flavor} not found", names)
             f = match[0]
         else:
             fits = [f for f in flavors if f["ram"] >= min_ram and
                     (f["disk"] >= min_disk or f["disk"] == 0)]
             if not fits:
                 raise NotFound(f"no flavor fits the image (min_disk {min_disk} GiB, min_ram "
-                               f"{min_ram} MiB)") from _Available(names)
+                               f"{min_ram} MiB)", names)
             f = min(fits, key=lambda x: (x["vcpus"], x["ram"], x["disk"], x["name"]))
         return Choice(f["id"], f["name"], f"{f['vcpus']} vCPU, {f['ram']} MiB, {f['disk']} GiB",
                       names)
@@ -136,8 +136,8 @@ class OpenStackDriver:
             if not nets:
                 every = self._call(self.network, "GET", "/v2.0/networks", ok=(200,),
                                    what="network list").json().get("networks", [])
-                raise NotFound(f"network {self.site.network} not found") from _Available(
-                    tuple(sorted(n["name"] for n in every)))
+                raise NotFound(f"network {self.site.network} not found",
+                               sorted(n["name"] for n in every))
             return Choice(nets[0]["id"], nets[0]["name"])
         usable = [n for n in nets if n.get("subnets") and not n.get("router:external")]
         own = [n for n in usable if n.get("project_id", n.get("tenant_id")) == project_id]
@@ -212,16 +212,3 @@ class OpenStackDriver:
                 own.append(OwnServer(s["id"], s["name"], created.timestamp(), meta))
         return own
 
-
-class _Available(Exception):
-    """Carries what was available, as the cause of a NotFound (shown with -v)."""
-
-    def __init__(self, names: tuple[str, ...] | list[str]) -> None:
-        super().__init__(", ".join(names))
-        self.names = tuple(names)
-
-
-def available(exc: BaseException) -> tuple[str, ...]:
-    """What the cloud offered instead, when discovery did not find something."""
-    cause = exc.__cause__
-    return cause.names if isinstance(cause, _Available) else ()

@@ -191,3 +191,11 @@ def test_missing_ipv6_is_critical_only_where_promised(
     assert informational.returncode == 0, informational.stdout
     assert re.search(r"^reach_v6\s+skipped\s+[\d.]+s no IPv6 address", informational.stdout,
                      re.M)
+
+
+def test_icmp_is_optional_and_real(sandbox_factory: Callable[..., Sandbox]) -> None:
+    sb = sandbox_factory(make_config(guests={"kind": "namespace"}), tls=True)
+    run = _vm(sb, "--icmp")
+    assert run.returncode == 0, run.stdout
+    assert re.search(r"^reach_v4\s+passed .*:22 open after [\d.]+s, ping ok", run.stdout, re.M)
+    assert re.search(r"^reach_v6\s+passed .*\]:22 open after [\d.]+s, ping ok", run.stdout, re.M)
