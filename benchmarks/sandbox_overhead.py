@@ -5,7 +5,7 @@ Goals (issue 3): < 50 ms per API request, < 1 s per process-guest cycle.
 
 To make the figures meaningful on a noisy machine, each is also printed as a ratio against a
 baseline measured in the same run: a bare HTTP round trip to a minimal WSGI app on the same
-server stack (werkzeug, loopback, keep-alive). A ratio near 1 means the sandbox adds little
+server stack (cheroot, loopback, keep-alive). A ratio near 1 means the sandbox adds little
 over the transport itself.
 
 Run: .venv/bin/python benchmarks/sandbox_overhead.py [--requests N] [--cycles N]
@@ -22,14 +22,9 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import requests
-from werkzeug.serving import WSGIRequestHandler, make_server
+from cheroot import wsgi
 
 from probes.sandbox import Sandbox, SandboxConfig
-
-
-class _Silent(WSGIRequestHandler):
-    def log(self, *args: Any) -> None:
-        """The baseline server logs nothing, like the sandbox."""
 
 
 def _bare_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -61,18 +56,17 @@ def _report(name: str, samples: list[float], baseline: float, goal: float) -> bo
 
 
 def _baseline(n: int) -> float:
-    srv = make_server("127.0.0.1", 0, _bare_app, threaded=True,  # type: ignore[arg-type]
-                      request_handler=_Silent)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    srv = wsgi.Server(("127.0.0.1", 0), _bare_app, numthreads=16)
+    srv.prepare()
+    thread = threading.Thread(target=srv.serve, daemon=True)
     thread.start()
     try:
         session = requests.Session()
-        url = f"http://127.0.0.1:{srv.server_address[1]}/"
+        url = f"http://127.0.0.1:{srv.bind_addr[1]}/"
         _timed(lambda: session.get(url), 20)
         return statistics.median(_timed(lambda: session.get(url), n))
     finally:
-        srv.shutdown()
-        srv.server_close()
+        srv.stop()
 
 
 def main() -> int:
@@ -82,7 +76,8 @@ def main() -> int:
     parser.add_argument("--cycles", type=int, default=20)
     args = parser.parse_args()
     base = _baseline(args.requests)
-    print(f"baseline: bare werkzeug round trip p50 {base * 1000:.2f} ms ({args.requests} requests)")
+    print(f"baseline: bare WSGI round trip (cheroot) p50 {base * 1000:.2f} ms "
+          f"({args.requests} requests)")
     config = SandboxConfig.model_validate({"guests": {"kind": "process"}, "delete_delay": 0})
     ok = True
     with Sandbox(config) as sb:

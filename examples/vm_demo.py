@@ -32,8 +32,9 @@ def main() -> int:
         proc = subprocess.run([sys.executable, "-m", "probes", *cmd[1:]], capture_output=True,
                               text=True, timeout=150, check=False)
         print(proc.stdout + proc.stderr, end="")
+        states = {0: "OK", 1: "WARNING", 2: "CRITICAL", 3: "UNKNOWN"}
         print(f"\nplugin exit status {proc.returncode} "
-              f"({['OK', 'WARNING', 'CRITICAL', 'UNKNOWN'][min(proc.returncode, 3)]}) "
+              f"({states.get(proc.returncode, 'not a Nagios state: the plugin crashed')}) "
               f"after {time.monotonic() - start:.1f}s")
         left = sb.live_servers()
         print(f"servers left in the sandbox: {len(left)}")

@@ -63,7 +63,18 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> E
             _usage_error(parser, message)
         parser.error(message)
     command: Command = args.run
-    return command(args, env)
+    try:
+        return command(args, env)
+    except Exception as exc:  # the last edge: one line, never a traceback
+        if args.command == "vm":
+            from probes.result import PLUGIN_NAME
+
+            print(f"{PLUGIN_NAME} UNKNOWN - internal error: {type(exc).__name__}: "
+                  f"{str(exc)[:200]}", file=env.stdout)
+            return ExitStatus.UNKNOWN
+        print(f"fedprobe {args.command}: internal error: {type(exc).__name__}: {exc}",
+              file=env.stderr)
+        return ExitStatus.ERROR
 
 
 def console_main() -> None:

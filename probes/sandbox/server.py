@@ -16,7 +16,8 @@ import threading
 from pathlib import Path
 from typing import Any, Self
 
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from cheroot import wsgi
+from cheroot.ssl.builtin import BuiltinSSLAdapter
 
 from probes.sandbox import cloudsyaml, sitesyaml
 from probes.sandbox.api.app import SandboxApp
@@ -31,11 +32,35 @@ from probes.sandbox.tls import TlsFiles, make_ca_and_server
 log = logging.getLogger(__name__)
 
 
-class _QuietHandler(WSGIRequestHandler):
-    """Requests go to the sandbox's request log, not to stderr."""
+class _Server(wsgi.Server):
+    """cheroot's WSGI server (HTTP/1.1 keep-alive, as real clouds behind Apache/haproxy; werkzeug's
+    closes every connection) on a socket we bound ourselves, so that a busy port is our clear
+    error rather than the server library's."""
 
-    def log(self, type: str, message: str, *args: Any) -> None:
-        log.debug("%s " + message, self.address_string(), *args)
+    # How often the connection loop wakes up, and so how long stop() takes (cheroot: 0.5 s).
+    expiration_interval = 0.1
+
+    def __init__(self, sock: socket.socket, app: SandboxApp,
+                 ssl_ctx: ssl.SSLContext | None, cert: tuple[str, str] | None) -> None:
+        host, port = sock.getsockname()[:2]
+        super().__init__((host, port), app, numthreads=16, server_name="fedprobe-sandbox")
+        self._premade = sock
+        if ssl_ctx is not None and cert is not None:
+            adapter = BuiltinSSLAdapter(*cert)
+            adapter.context = ssl_ctx
+            self.ssl_adapter = adapter
+
+    def bind(self, family: int, type: int, proto: int = 0) -> None:
+        """Use the pre-bound socket instead of binding one."""
+        sock = self._premade
+        # Accepted connections inherit this: without it, a response written in two parts
+        # waits for the client's delayed ACK (~40 ms a request).
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.socket = self.ssl_adapter.bind(sock) if self.ssl_adapter else sock
+
+    def error_log(self, msg: str = "", level: int = 20, traceback: bool = False) -> None:
+        """Connection-level noise goes to the debug log, not to stderr."""
+        log.debug("http server: %s", msg, exc_info=traceback)
 
 
 class SandboxStartError(Exception):
@@ -76,7 +101,7 @@ class Sandbox:
         self.control_token = secrets.token_urlsafe(24)
         self.tls_files: TlsFiles | None = None
         self.cloud: Cloud | None = None
-        self._servers: list[BaseWSGIServer] = []
+        self._servers: list[_Server] = []
         self._threads: list[threading.Thread] = []
         self.port = 0
 
@@ -92,8 +117,8 @@ class Sandbox:
             self.stop()
             raise
         for srv in self._servers:
-            thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.2},
-                                      name=f"sandbox-http-{srv.server_address[0]!s}", daemon=True)
+            thread = threading.Thread(target=srv.serve, name=f"sandbox-http-{srv.bind_addr[0]}",
+                                      daemon=True)
             thread.start()
             self._threads.append(thread)
         cloudsyaml.write(self.clouds_yaml, cloudsyaml.clouds(self.config, self.auth_url,
@@ -106,9 +131,11 @@ class Sandbox:
 
     def stop(self) -> None:
         """Stop serving, kill every guest, remove what the sandbox made. Idempotent."""
-        for srv in self._servers:
-            srv.shutdown()
-            srv.server_close()
+        stoppers = [threading.Thread(target=srv.stop) for srv in self._servers]
+        for thread in stoppers:
+            thread.start()
+        for thread in stoppers:
+            thread.join(timeout=10)
         self._servers.clear()
         for thread in self._threads:
             thread.join(timeout=5)
@@ -133,8 +160,7 @@ class Sandbox:
         return ctx
 
     def _bind(self, app: SandboxApp, ssl_ctx: ssl.SSLContext | None) -> None:
-        # We bind the sockets ourselves (werkzeug would print and sys.exit on a busy port) and
-        # hand them over. Port 0: a free IPv4 port, then the same one on [::1]; retry if taken.
+        # Port 0: a free IPv4 port, then the same one on [::1]; retry if v6 has it taken.
         for _ in range(20):
             v4 = _listen(socket.AF_INET, "127.0.0.1", self._want_port)
             port = int(v4.getsockname()[1])
@@ -149,13 +175,13 @@ class Sandbox:
                 log.warning("IPv6 loopback unavailable; serving IPv4 only")
                 v4, v6 = _listen(socket.AF_INET, "127.0.0.1", port), None
             self.port = port
-            for host, sock in (("127.0.0.1", v4), ("::1", v6)):
-                if sock is None:
-                    continue
-                srv = make_server(host, port, app, threaded=True, request_handler=_QuietHandler,
-                                  ssl_context=ssl_ctx, fd=sock.fileno())
-                sock.close()  # werkzeug holds its own duplicate of the descriptor
-                self._servers.append(srv)
+            cert = (str(self.tls_files.server_cert), str(self.tls_files.server_key)) \
+                if self.tls_files else None
+            for sock in (v4, v6):
+                if sock is not None:
+                    srv = _Server(sock, app, ssl_ctx, cert)
+                    srv.prepare()
+                    self._servers.append(srv)
             return
         raise SandboxStartError("no port free on both 127.0.0.1 and [::1]")
 
