@@ -26,6 +26,7 @@ from probes.sandbox.catalog import auth_url
 from probes.sandbox.cloud import Cloud
 from probes.sandbox.config import SandboxConfig
 from probes.sandbox.faults import Faults
+from probes.sandbox.listen import listen
 from probes.sandbox.requestlog import LoggedRequest
 from probes.sandbox.tls import TlsFiles, make_ca_and_server
 
@@ -71,21 +72,14 @@ class SandboxStartError(Exception):
         self.errno = errno_
 
 
-def _listen(family: socket.AddressFamily, host: str, port: int) -> socket.socket:
+def _listen(host: str, port: int) -> socket.socket:
     """A listening TCP socket, or SandboxStartError naming the address and the reason."""
-    sock = socket.socket(family, socket.SOCK_STREAM)
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if family == socket.AF_INET6:
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-        sock.bind((host, port))
-        sock.listen(128)
+        return listen(host, port, 128)
     except OSError as exc:
-        sock.close()
-        shown = f"[{host}]" if family == socket.AF_INET6 else host
+        shown = f"[{host}]" if ":" in host else host
         raise SandboxStartError(f"cannot listen on {shown}:{port}: {exc.strerror}",
                                 exc.errno) from None
-    return sock
 
 
 class Sandbox:
@@ -162,10 +156,10 @@ class Sandbox:
     def _bind(self, app: SandboxApp, ssl_ctx: ssl.SSLContext | None) -> None:
         # Port 0: a free IPv4 port, then the same one on [::1]; retry if v6 has it taken.
         for _ in range(20):
-            v4 = _listen(socket.AF_INET, "127.0.0.1", self._want_port)
+            v4 = _listen("127.0.0.1", self._want_port)
             port = int(v4.getsockname()[1])
             try:
-                v6: socket.socket | None = _listen(socket.AF_INET6, "::1", port)
+                v6: socket.socket | None = _listen("::1", port)
             except SandboxStartError as exc:
                 v4.close()
                 if exc.errno == errno.EADDRINUSE and self._want_port == 0:
@@ -173,7 +167,7 @@ class Sandbox:
                 if exc.errno not in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
                     raise
                 log.warning("IPv6 loopback unavailable; serving IPv4 only")
-                v4, v6 = _listen(socket.AF_INET, "127.0.0.1", port), None
+                v4, v6 = _listen("127.0.0.1", port), None
             self.port = port
             cert = (str(self.tls_files.server_cert), str(self.tls_files.server_key)) \
                 if self.tls_files else None

@@ -14,6 +14,8 @@ import os
 import socket
 import threading
 
+from probes.sandbox.listen import listen
+
 CLONE_NEWNET = 0x40000000
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -32,18 +34,7 @@ def listen_in_netns(netns: str, addr: str, port: int, backlog: int = 16) -> sock
                     raise OSError(err, f"setns into {netns}: {os.strerror(err)}")
             finally:
                 os.close(fd)
-            family = socket.AF_INET6 if ":" in addr else socket.AF_INET
-            sock = socket.socket(family, socket.SOCK_STREAM)
-            try:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                if family == socket.AF_INET6:
-                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-                sock.bind((addr, port))
-                sock.listen(backlog)
-            except OSError:
-                sock.close()
-                raise
-            result.append(sock)
+            result.append(listen(addr, port, backlog))
         except BaseException as exc:  # handed to the caller's thread below
             errors.append(exc)
 

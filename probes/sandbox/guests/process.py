@@ -15,6 +15,7 @@ from probes.sandbox.guests.base import GuestAddress, GuestError, GuestSpec
 from probes.sandbox.guests.console import ConsoleLog
 from probes.sandbox.guests.mjf import write_dir
 from probes.sandbox.guests.userdata import GUEST_PATH, UserDataRun, run_user_data
+from probes.sandbox.listen import listen
 
 REACH_PORT_KEY = "sandbox:reach_port"
 
@@ -29,19 +30,6 @@ def _isolated(script: Path) -> list[str]:
 
 def _mac(index: int) -> str:
     return f"fa:16:3e:{(index >> 16) & 255:02x}:{(index >> 8) & 255:02x}:{index & 255:02x}"
-
-
-def _listen(family: socket.AddressFamily, addr: str, port: int) -> socket.socket:
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        if family == socket.AF_INET6:
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-        sock.bind((addr, port))
-        sock.listen(16)
-    except OSError:
-        sock.close()
-        raise
-    return sock
 
 
 class ProcessGuest:
@@ -105,12 +93,12 @@ class ProcessGuest:
     # -- start-up ------------------------------------------------------------------------------
     def _open_listeners(self) -> int:
         try:
-            v6 = _listen(socket.AF_INET6, "::1", 0)
+            v6 = listen("::1", 0)
         except OSError:
             v6 = None
         try:
             port = v6.getsockname()[1] if v6 is not None else 0
-            v4 = _listen(socket.AF_INET, self._v4, port)
+            v4 = listen(self._v4, port)
         except OSError as exc:
             if v6 is not None:
                 v6.close()
