@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import TextIO
+from typing import Any, TextIO
 
 from probes import __version__
 
@@ -35,8 +35,8 @@ class Environment:
 Command = Callable[[argparse.Namespace, Environment], ExitStatus]
 
 
-def _parser() -> argparse.ArgumentParser:
-    from probes import vm_cmd
+def _parser() -> tuple[argparse.ArgumentParser, Any]:
+    from probes import proxy_cmd, vm_cmd
     from probes.sandbox import cmd as sandbox_cmd
 
     parser = argparse.ArgumentParser(
@@ -46,22 +46,18 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     vm_cmd.register(sub)
+    proxy_cmd.register(sub)
     sandbox_cmd.register(sub)
-    return parser
+    return parser, sub
 
 
 def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> ExitStatus:
     """Parse arguments and run one subcommand."""
     env = env or Environment()
-    parser = _parser()
+    parser, sub = _parser()
     args, extra = parser.parse_known_args(argv)
-    if extra:
-        message = f"unrecognized arguments: {' '.join(extra)}"
-        if args.command == "vm":
-            from probes.vm_cmd import _usage_error
-
-            _usage_error(parser, message)
-        parser.error(message)
+    if extra:  # the subcommand's own error(): plugins answer UNKNOWN (3) in one line
+        sub.choices[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
     command: Command = args.run
     try:
         return command(args, env)

@@ -1,0 +1,186 @@
+"""``fedprobe proxy``: Nagios plugin checking an X509/VOMS proxy — present with safe permissions,
+not expired, chain trusted, the VO's AC present/valid with the expected FQAN, time left vs
+-w/-c — and optionally renewing it with voms-proxy-init (robot certificates)."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import io
+import logging
+import os
+import tempfile
+import types
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+if TYPE_CHECKING:
+    from probes.cli import Environment, ExitStatus
+    from probes.proxycheck import ProxyVerdict
+
+NAME = "X509_PROXY"
+DEFAULT_WARNING = "43200:"   # alert when less than 12 h are left
+DEFAULT_CRITICAL = "10800:"  # alert when less than 3 h are left
+
+
+def register(sub: Any) -> None:
+    """Add the ``proxy`` subcommand."""
+    p: argparse.ArgumentParser = sub.add_parser(
+        "proxy", help="Nagios plugin: check (and optionally renew) an X509/VOMS proxy",
+        description="Check an X509 proxy: file and permissions, expiry, chain, VOMS AC.")
+    p.add_argument("-H", "--hostname", help="accepted for ARGO; names the service")
+    p.add_argument("--file", type=Path,
+                   help="proxy file (default: $X509_USER_PROXY, else /tmp/x509up_u<uid>)")
+    p.add_argument("--cacert", help="CA bundle or hashed CA directory to verify the chain")
+    p.add_argument("--vo", help="VO whose VOMS attribute certificate must be present")
+    p.add_argument("--fqan", help="FQAN that must be in the VO's AC")
+    p.add_argument("-w", "--warning", default=DEFAULT_WARNING,
+                   help=f"range for seconds left (default {DEFAULT_WARNING})")
+    p.add_argument("-c", "--critical", default=DEFAULT_CRITICAL,
+                   help=f"range for seconds left (default {DEFAULT_CRITICAL})")
+    p.add_argument("-t", "--timeout", type=float, default=30.0)
+    p.add_argument("-v", "--verbose", action="count", default=0)
+    r = p.add_argument_group("renewal (voms-proxy-init) when below the warning threshold")
+    r.add_argument("--renew", action="store_true")
+    r.add_argument("--cert", help="user/robot certificate")
+    r.add_argument("--key", help="its private key")
+    r.add_argument("--passphrase-file", help="file holding the key's passphrase")
+    r.add_argument("--valid", default="24:00", help="lifetime of a renewed proxy (HH:MM)")
+    p.set_defaults(run=run)
+    p.error = types.MethodType(_usage_error, p)  # type: ignore[method-assign]
+
+
+def _usage_error(parser: argparse.ArgumentParser, message: str) -> NoReturn:
+    print(f"{NAME} UNKNOWN - invalid arguments: {message} (see fedprobe proxy --help)")
+    raise SystemExit(3)
+
+
+def _default_path(environ: dict[str, str]) -> Path:
+    return Path(environ.get("X509_USER_PROXY") or f"/tmp/x509up_u{os.getuid()}")  # noqa: S108
+
+
+def _renew(args: argparse.Namespace, path: Path) -> str:
+    """Run voms-proxy-init into a temporary file beside the proxy, then replace it atomically."""
+    from probes.x509 import vomsclients
+
+    if not (args.cert and args.key):
+        raise vomsclients.VomsToolError("--renew needs --cert and --key")
+    passphrase = None
+    if args.passphrase_file:
+        try:
+            passphrase = Path(args.passphrase_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise vomsclients.VomsToolError(f"--passphrase-file {args.passphrase_file}: "
+                                            f"{exc.strerror}") from None
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".x509up-renew-")
+    os.close(fd)
+    try:
+        vomsclients.proxy_init(tmp, cert=args.cert, key=args.key, vo=args.vo,
+                               valid=args.valid, certdir=args.cacert,
+                               passphrase=passphrase, timeout=args.timeout)
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return f"renewed at {dt.datetime.now(dt.UTC):%H:%M} UTC"
+
+
+def _render(verdict: ProxyVerdict, args: argparse.Namespace, note: str) -> tuple[str, int]:
+    import nagiosplugin
+    from nagiosplugin.output import Output
+    from nagiosplugin.state import Critical, Ok, Unknown, Warn
+
+    from probes.proxycheck import hours as _hours
+    from probes.proxycheck import summary
+
+    states = [Ok, Warn, Critical, Unknown]
+
+    class Resource(nagiosplugin.Resource):  # type: ignore[misc]
+        def probe(self) -> list[nagiosplugin.Metric]:
+            metrics = [nagiosplugin.Metric("findings", len(verdict.findings), context="found")]
+            if verdict.proxy_left is not None:
+                metrics.append(nagiosplugin.Metric("proxy_time_left", int(verdict.proxy_left),
+                                                   "s", context="left"))
+            if verdict.ac_left is not None:
+                metrics.append(nagiosplugin.Metric("ac_time_left", int(verdict.ac_left), "s",
+                                                   context="left"))
+            return metrics
+
+    class Findings(nagiosplugin.Context):  # type: ignore[misc]
+        def evaluate(self, metric: Any, resource: Any) -> nagiosplugin.Result:
+            if not verdict.findings:
+                return nagiosplugin.Result(Ok, "", metric)
+            worst = max(f.state for f in verdict.findings)
+            hints = [f.message for f in verdict.findings if f.state == worst]
+            return nagiosplugin.Result(states[worst], "; ".join(hints), metric)
+
+    class Left(nagiosplugin.ScalarContext):  # type: ignore[misc]
+        """Time left against -w/-c, said in hours an operator reads at a glance."""
+
+        def evaluate(self, metric: Any, resource: Any) -> nagiosplugin.Result:
+            what = "proxy" if metric.name == "proxy_time_left" else "VOMS AC"
+            left = _hours(metric.value)
+            for state, rng, label in ((Critical, self.critical, "critical"),
+                                      (Warn, self.warning, "warning")):
+                if not rng.match(metric.value):
+                    return nagiosplugin.Result(state, f"{what} has {left} left ({label} "
+                                                      f"range {rng})", metric)
+            return nagiosplugin.Result(Ok, f"{what} has {left} left", metric)
+
+    class Summary(nagiosplugin.Summary):  # type: ignore[misc]
+        def ok(self, results: Any) -> str:
+            return summary(verdict) + (f" ({note})" if note else "")
+
+        def problem(self, results: Any) -> str:
+            hints = [str(r.hint) for r in results.most_significant if r.hint]
+            return "; ".join(hints) + (f" ({note})" if note else "")
+
+    check = nagiosplugin.Check(
+        Resource(), Findings("found"),
+        Left("left", args.warning, args.critical),
+        Summary())
+    check.name = NAME.lower()
+    check()
+    out = Output(logging.StreamHandler(io.StringIO()), verbose=0)
+    out.add(check)
+    text = str(out)
+    if args.verbose and verdict.info is not None:
+        info = verdict.info
+        text += "\n".join([f"subject  {info.subject}", f"identity {info.identity}",
+                           f"type     {info.proxy_type}, {info.key_bits} bits",
+                           f"valid    {info.not_before:%Y-%m-%d %H:%M} to "
+                           f"{info.not_after:%Y-%m-%d %H:%M} UTC"]
+                          + [f"VO {a.vo}: {', '.join(a.fqans)} (issuer {a.issuer}, until "
+                             f"{a.not_after:%Y-%m-%d %H:%M} UTC)" for a in info.acs]) + "\n"
+    return text, int(check.exitcode)
+
+
+def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
+    """Check the proxy (renewing it first when asked and due); print; exit with the state."""
+    import nagiosplugin
+
+    from probes.cli import ExitStatus
+    from probes.proxycheck import judge_proxy
+    from probes.x509.vomsclients import VomsToolError
+
+    path = args.file or _default_path(env.environ)
+    try:
+        warn = nagiosplugin.Range(args.warning)
+        nagiosplugin.Range(args.critical)
+    except ValueError as exc:
+        print(f"{NAME} UNKNOWN - invalid range: {exc}", file=env.stdout)
+        return ExitStatus.UNKNOWN
+    verdict = judge_proxy(path, args.cacert, args.vo, args.fqan)
+    note = ""
+    if args.renew:
+        lefts = [x for x in (verdict.proxy_left, verdict.ac_left) if x is not None]
+        if verdict.info is None or not lefts or any(not warn.match(x) for x in lefts):
+            try:
+                note = _renew(args, path)
+            except VomsToolError as exc:
+                note = f"renewal failed: {exc}"
+            verdict = judge_proxy(path, args.cacert, args.vo, args.fqan)
+    text, code = _render(verdict, args, note)
+    env.stdout.write(text)
+    return ExitStatus(code)
