@@ -1,8 +1,8 @@
 """A keystoneauth1 session for a site: plugins chosen by name through keystoneauth1.loading,
 TLS verification on by default, and the OIDC protocol fallback (openid <-> oidc).
 
-What keystoneauth1 lacks is added here, small: exchanging an OIDC refresh token for an access
-token at the provider's token endpoint (one POST), and trying the other protocol name.
+What keystoneauth1 lacks is added small: the refresh-token exchange (probes.oidc) and trying
+the other federation protocol name.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import requests
 from keystoneauth1 import exceptions as ks_exc
 from keystoneauth1 import loading, session
 
+from probes.oidc import OidcError, exchange_refresh_token
 from probes.site import Auth, Site
 
 log = logging.getLogger(__name__)
@@ -77,24 +78,13 @@ def _scope(a: Auth) -> dict[str, Any]:
 
 
 def _refresh(a: Auth, verify: bool | str, timeout: float) -> str:
-    """Exchange the refresh token for an access token (RFC 6749 section 6)."""
+    """Exchange the site's refresh token for an access token."""
     assert a.token_endpoint and a.refresh_token and a.client_id
-    data = {"grant_type": "refresh_token", "refresh_token": a.refresh_token,
-            "client_id": a.client_id, "scope": "openid"}
-    if a.client_secret:
-        data["client_secret"] = a.client_secret
     try:
-        resp = requests.post(a.token_endpoint, data=data, verify=verify, timeout=timeout)
-    except requests.RequestException as exc:
-        raise AuthError(f"OIDC token endpoint {a.token_endpoint}: {type(exc).__name__}") from None
-    if resp.status_code != 200:
-        raise AuthError(f"OIDC token endpoint {a.token_endpoint} refused the refresh token "
-                        f"(HTTP {resp.status_code})")
-    token = resp.json().get("access_token") if resp.headers.get(
-        "Content-Type", "").startswith("application/json") else None
-    if not isinstance(token, str) or not token:
-        raise AuthError(f"OIDC token endpoint {a.token_endpoint}: no access_token in answer")
-    return token
+        return exchange_refresh_token(a.token_endpoint, a.refresh_token, a.client_id,
+                                      a.client_secret, verify, timeout)
+    except OidcError as exc:
+        raise AuthError(str(exc)) from None
 
 
 def _plugin(a: Auth, protocol: str, access_token: str | None) -> Any:

@@ -36,7 +36,7 @@ Command = Callable[[argparse.Namespace, Environment], ExitStatus]
 
 
 def _parser() -> tuple[argparse.ArgumentParser, Any]:
-    from probes import proxy_cmd, vm_cmd
+    from probes import proxy_cmd, token_cmd, vm_cmd
     from probes.sandbox import cmd as sandbox_cmd
 
     parser = argparse.ArgumentParser(
@@ -47,6 +47,7 @@ def _parser() -> tuple[argparse.ArgumentParser, Any]:
     sub.required = True
     vm_cmd.register(sub)
     proxy_cmd.register(sub)
+    token_cmd.register(sub)
     sandbox_cmd.register(sub)
     return parser, sub
 

@@ -1,0 +1,120 @@
+"""``fedprobe token``: Nagios plugin checking an OIDC access token file — its JWT expiry read
+without trusting it, time left vs -w/-c — and optionally refreshing it at the provider's token
+endpoint, writing the file atomically with mode 0600 (what ARGO's separate OIDC probe does)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import types
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+if TYPE_CHECKING:
+    from probes.cli import Environment, ExitStatus
+
+NAME = "OIDC_TOKEN"
+
+
+def register(sub: Any) -> None:
+    """Add the ``token`` subcommand."""
+    p: argparse.ArgumentParser = sub.add_parser(
+        "token", help="Nagios plugin: check (and optionally refresh) an OIDC access token file",
+        description="Check an OIDC access token file's expiry; refresh it when due.")
+    p.add_argument("-H", "--hostname", help="accepted for ARGO; names the service")
+    p.add_argument("--file", type=Path, required=True, help="access token file")
+    p.add_argument("-w", "--warning", default="600:", help="range for seconds left (600:)")
+    p.add_argument("-c", "--critical", default="120:", help="range for seconds left (120:)")
+    p.add_argument("-t", "--timeout", type=float, default=30.0)
+    r = p.add_argument_group("refresh at the token endpoint when below the warning threshold")
+    r.add_argument("--refresh", action="store_true")
+    r.add_argument("--refresh-token-file", type=Path)
+    r.add_argument("--token-endpoint")
+    r.add_argument("--client-id")
+    r.add_argument("--client-secret-file", type=Path)
+    r.add_argument("--cacert", help="CA bundle or directory for the token endpoint")
+    p.set_defaults(run=run)
+    p.error = types.MethodType(_usage_error, p)  # type: ignore[method-assign]
+
+
+def _usage_error(parser: argparse.ArgumentParser, message: str) -> NoReturn:
+    print(f"{NAME} UNKNOWN - invalid arguments: {message} (see fedprobe token --help)")
+    raise SystemExit(3)
+
+
+def _read(path: Path, what: str) -> str:
+    from probes.oidc import OidcError
+
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        raise OidcError(f"{what} {path}: no such file") from None
+    except OSError as exc:
+        raise OidcError(f"{what} {path}: cannot read: {exc.strerror}") from None
+
+
+def _refresh(args: argparse.Namespace) -> None:
+    """Get a new access token and replace the file atomically, readable by its owner only."""
+    from probes.oidc import OidcError, exchange_refresh_token
+
+    if not (args.refresh_token_file and args.token_endpoint and args.client_id):
+        raise OidcError("--refresh needs --refresh-token-file, --token-endpoint and --client-id")
+    secret = _read(args.client_secret_file, "--client-secret-file") \
+        if args.client_secret_file else None
+    token = exchange_refresh_token(args.token_endpoint,
+                                   _read(args.refresh_token_file, "--refresh-token-file"),
+                                   args.client_id, secret, args.cacert or True, args.timeout)
+    fd, tmp = tempfile.mkstemp(dir=args.file.parent, prefix=".token-")
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(token + "\n")
+        os.replace(tmp, args.file)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
+    """Check the token (refreshing first when asked and due); one line; Nagios exit code."""
+    import nagiosplugin
+
+    from probes.cli import ExitStatus
+    from probes.oidc import OidcError, seconds_left
+    from probes.proxycheck import hours
+
+    try:
+        warn, crit = nagiosplugin.Range(args.warning), nagiosplugin.Range(args.critical)
+    except ValueError as exc:
+        print(f"{NAME} UNKNOWN - invalid range: {exc}", file=env.stdout)
+        return ExitStatus.UNKNOWN
+    note, left, problem = "", None, ""
+    try:
+        left = seconds_left(_read(args.file, "token file"))
+    except OidcError as exc:
+        problem = str(exc)
+    if args.refresh and (left is None or not warn.match(left)):
+        try:
+            _refresh(args)
+            note = " (refreshed)"
+            left, problem = seconds_left(_read(args.file, "token file")), ""
+        except OidcError as exc:
+            note = f" (refresh failed: {exc})"
+    if left is None:
+        print(f"{NAME} CRITICAL - {problem}{note}", file=env.stdout)
+        return ExitStatus.CRITICAL
+    perf = f"time_left={int(left)}s;{args.warning};{args.critical};"
+    if left <= 0:
+        state, text = ExitStatus.CRITICAL, f"access token expired {hours(-left)} ago"
+    elif not crit.match(left):
+        state, text = ExitStatus.CRITICAL, f"access token has {hours(left)} left " \
+                                           f"(critical range {crit})"
+    elif not warn.match(left):
+        state, text = ExitStatus.WARNING, f"access token has {hours(left)} left " \
+                                          f"(warning range {warn})"
+    else:
+        state, text = ExitStatus.OK, f"access token {args.file} valid {hours(left)}"
+    label = {0: "OK", 1: "WARNING", 2: "CRITICAL"}[int(state)]
+    print(f"{NAME} {label} - {text}{note} | {perf}", file=env.stdout)
+    return state

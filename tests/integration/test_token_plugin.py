@@ -1,0 +1,91 @@
+"""Golden-output tests of `fedprobe token`: JWT expiry states, bad files, and refreshing at the
+sandbox's OIDC token endpoint over HTTPS (file replaced atomically, mode 0600, no token shown)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from probes.sandbox import Sandbox, SandboxConfig
+from tests.conftest import make_config
+
+LINE = re.compile(r"^OIDC_TOKEN (OK|WARNING|CRITICAL|UNKNOWN) - (.+?)(?: \| (.*))?$")
+
+
+def jwt(exp_in: float) -> str:
+    def part(obj: dict[str, object]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(obj).encode()).decode().rstrip("=")
+    return ".".join([part({"alg": "RS256", "typ": "JWT"}),
+                     part({"iss": "https://aai.example.org", "sub": "u",
+                           "exp": int(time.time() + exp_in)}), "c2lnbmF0dXJl"])
+
+
+def token(*args: str) -> tuple[int, str, str]:
+    proc = subprocess.run([sys.executable, "-m", "probes", "token", *args],
+                          capture_output=True, text=True, timeout=60)
+    match = LINE.match(proc.stdout.splitlines()[0])
+    assert match, proc.stdout + proc.stderr
+    assert {"OK": 0, "WARNING": 1, "CRITICAL": 2, "UNKNOWN": 3}[match.group(1)] == \
+        proc.returncode
+    return proc.returncode, match.group(2), proc.stdout
+
+
+@pytest.mark.parametrize("exp_in,code,needle", [
+    (3600, 0, "valid 0h59m"), (300, 1, "has 0h04m left \\(warning range 600:\\)"),
+    (60, 2, "critical range 120:"), (-600, 2, "expired 0h10m ago"),
+])
+def test_states(tmp_path: Path, exp_in: float, code: int, needle: str) -> None:
+    f = tmp_path / "at"
+    f.write_text(jwt(exp_in))
+    got, summary, out = token("--file", str(f))
+    assert got == code and re.search(needle, summary), out
+    assert re.search(r"\| time_left=-?\d+s;600:;120:;", out)
+
+
+def test_bad_files(tmp_path: Path) -> None:
+    assert token("--file", str(tmp_path / "none"))[:2] == (
+        2, f"token file {tmp_path / 'none'}: no such file")
+    opaque = tmp_path / "opaque"
+    opaque.write_text("not-a-jwt")
+    code, summary, _ = token("--file", str(opaque))
+    assert code == 2 and "not a JWT" in summary
+    assert token("--file", str(opaque), "-w", "x")[0] == 3
+    assert token()[0] == 3  # --file is required
+
+
+def test_refresh_at_the_token_endpoint(sandbox_factory: Callable[..., Sandbox],
+                                       tmp_path: Path) -> None:
+    fresh = jwt(3600)
+    identity = SandboxConfig().identity.model_dump()
+    identity["identity_providers"][0]["tokens"][0].update(token=fresh,
+                                                          refresh_token="canary-refresh-1Zp")
+    sb = sandbox_factory(make_config(identity=identity), tls=True)
+    at, rt = tmp_path / "access_token", tmp_path / "refresh_token"
+    at.write_text(jwt(60))
+    rt.write_text("canary-refresh-1Zp\n")
+    args = ["--file", str(at), "--refresh", "--refresh-token-file", str(rt), "--token-endpoint",
+            f"{sb.base_url}/oidc/token", "--client-id", "fedprobe-sandbox", "--cacert",
+            str(sb.ca_file)]
+    code, summary, out = token(*args)
+    assert code == 0 and "(refreshed)" in summary, out
+    assert at.read_text().strip() == fresh
+    assert stat.S_IMODE(at.stat().st_mode) == 0o600
+    assert "canary-refresh-1Zp" not in out and fresh not in out
+    code, summary, _ = token(*args)
+    assert code == 0 and "refreshed" not in summary  # not due
+    rt.write_text("revoked\n")
+    at.write_text(jwt(60))
+    code, summary, _ = token(*args)
+    assert code == 2 and "refresh failed: OIDC token endpoint" in summary
+    assert "refused the refresh token (HTTP 400)" in summary
+    assert not [p for p in os.listdir(tmp_path) if p.startswith(".token-")]
