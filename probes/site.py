@@ -107,7 +107,7 @@ class Site(_Model):
     cacert: str | None = None
     insecure: bool = False
     allow_http: bool = False
-    image: ImageChoice
+    image: ImageChoice | None = None  # required by the VM probe (checked where it is built)
     flavor: str | None = None
     network: str | None = None
     port: int = Field(22, ge=1, le=65535)

@@ -156,7 +156,7 @@ def merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def build(layers: list[tuple[str, dict[str, Any]]]) -> Site:
+def build(layers: list[tuple[str, dict[str, Any]]], need_image: bool = True) -> Site:
     """Merge the layers (later wins) and validate; errors name key and value, secrets hidden."""
     merged: dict[str, Any] = {}
     for _, layer in layers:
@@ -166,7 +166,7 @@ def build(layers: list[tuple[str, dict[str, Any]]]) -> Site:
     if "auth" not in merged:
         raise SiteError("no credentials: give --os-cloud, --sites/--site or OS_* variables "
                         f"(looked at: {sources})")
-    if "image" not in merged:
+    if need_image and "image" not in merged:
         raise SiteError("no image chosen: give --image-name, --image-id or --image-property "
                         "(or image: in the sites file)")
     try:

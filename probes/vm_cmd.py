@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from probes.result import PHASES, PLUGIN_NAME
+from probes.target_opts import add_target_options, build_site, target_flags
 
 if TYPE_CHECKING:
     from probes.auth import Login
@@ -24,9 +25,6 @@ if TYPE_CHECKING:
     from probes.drivers.openstack import OpenStackDriver
     from probes.site import Site
 
-# auth type names accepted on the command line (as in clouds.yaml, or fedprobe's own)
-AUTH_TYPES = ("application_credential", "oidc_access_token", "oidc_refresh_token", "password",
-              "token", "v3applicationcredential", "v3oidcaccesstoken", "v3password", "v3token")
 
 EXIT_MARGIN = 0.5  # seconds kept for printing and exiting after cleanup
 
@@ -37,26 +35,7 @@ def register(sub: Any) -> None:
         "vm", help="Nagios plugin: boot a tiny VM, check it, always delete it",
         description="Boot a probe VM at a site, prove its user-data ran, check its MJF and "
                     "IPv4/IPv6 reachability, time every phase, and always delete it.")
-    t = p.add_argument_group("target (later sources win: --sites, OS_*, --os-cloud, flags)")
-    t.add_argument("-H", "--hostname", help="Keystone URL, or a site name in --sites")
-    t.add_argument("--sites", type=Path, help="fedprobe sites file or EGI per-site YAML")
-    t.add_argument("--site", help="site name in --sites (default: -H)")
-    t.add_argument("--vo", help="VO whose project to use (EGI per-site files)")
-    t.add_argument("--os-cloud", help="cloud name in clouds.yaml")
-    a = p.add_argument_group("authentication (secrets only from files or OS_* variables)")
-    a.add_argument("--os-auth-type", choices=AUTH_TYPES)
-    for opt in ("username", "user-domain-name", "project-name", "project-id",
-                "project-domain-name", "application-credential-id", "identity-provider",
-                "protocol", "token-endpoint", "client-id"):
-        a.add_argument(f"--os-{opt}")
-    for opt in ("password", "application-credential-secret", "token", "access-token",
-                "refresh-token", "client-secret"):
-        a.add_argument(f"--os-{opt}-file", metavar="FILE")
-    a.add_argument("--os-region-name")
-    a.add_argument("--os-interface", choices=("public", "internal", "admin"))
-    a.add_argument("--cacert", help="CA bundle file or hashed CA directory")
-    a.add_argument("--insecure", action="store_true", help="do NOT verify TLS (loud)")
-    a.add_argument("--allow-http", action="store_true", help="allow http to non-loopback")
+    add_target_options(p)
     v = p.add_argument_group("the probe VM")
     v.add_argument("--image-id")
     v.add_argument("--image-name")
@@ -93,16 +72,7 @@ def _usage_error(parser: argparse.ArgumentParser, message: str) -> NoReturn:
 
 
 def _flags(args: argparse.Namespace) -> dict[str, Any]:
-    auth: dict[str, Any] = {}
-    if args.hostname and "://" in args.hostname:
-        auth["auth_url"] = args.hostname
-    if args.os_auth_type:
-        auth["type"] = args.os_auth_type
-    for key, value in vars(args).items():
-        if key.startswith("os_") and value is not None and key not in (
-                "os_cloud", "os_auth_type", "os_region_name", "os_interface"):
-            auth[key[3:]] = value
-    site: dict[str, Any] = {"auth": auth} if auth else {}
+    site = target_flags(args)
     image: dict[str, Any] = {}
     if args.image_id:
         image["id"] = args.image_id
@@ -112,14 +82,11 @@ def _flags(args: argparse.Namespace) -> dict[str, Any]:
         image["property"] = dict(kv.split("=", 1) for kv in args.image_property if "=" in kv)
     if image:
         site["image"] = image
-    simple = {"region": args.os_region_name, "interface": args.os_interface,
-              "cacert": args.cacert, "flavor": args.flavor, "network": args.network,
-              "port": args.port, "port_metadata_key": args.port_metadata_key,
-              "sweep_max_age": args.sweep_max_age}
+    simple = {"flavor": args.flavor, "network": args.network, "port": args.port,
+              "port_metadata_key": args.port_metadata_key, "sweep_max_age": args.sweep_max_age}
     site.update({k: v for k, v in simple.items() if v is not None})
-    for flag in ("insecure", "allow_http", "icmp"):
-        if getattr(args, flag):
-            site[flag] = True
+    if args.icmp:
+        site["icmp"] = True
     policy = {k: getattr(args, k) for k in ("ipv4", "ipv6", "context", "mjf", "hygiene",
                                             "console_forbidden") if getattr(args, k)}
     if args.mjf_keys is not None:
@@ -127,28 +94,6 @@ def _flags(args: argparse.Namespace) -> dict[str, Any]:
     if policy:
         site["policy"] = policy
     return site
-
-
-def build_site(args: argparse.Namespace, environ: dict[str, str]) -> Site:
-    """The probe target from every source, later ones winning."""
-    from probes import sources
-
-    layers: list[tuple[str, dict[str, Any]]] = []
-    if args.sites:
-        name = args.site or (args.hostname if args.hostname and "://" not in args.hostname
-                             else None)
-        layers.append(("sites file", sources.from_sites_file(args.sites, name, args.vo)))
-    layers.append(("OS_* environment", sources.from_env(environ)))
-    if args.os_cloud:
-        cloud = sources.from_clouds_yaml(args.os_cloud, environ)
-        layers.append(("clouds.yaml", {"name": args.os_cloud, **cloud}))
-    if args.hostname and "://" not in args.hostname and not args.sites and not args.os_cloud:
-        layers.append(("-H", {"name": args.hostname}))
-    flags = _flags(args)
-    if "auth" in flags:
-        flags["auth"] = sources.read_secret_files(flags["auth"], "command line")
-    layers.append(("command line", flags))
-    return sources.build(layers)
 
 
 def _ranges(items: list[str], flag: str) -> dict[str, str]:
@@ -192,7 +137,7 @@ def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
         deadline.cancel(signal.Signals(signum).name)
 
     try:
-        site = build_site(args, env.environ)
+        site = build_site(args, env.environ, _flags(args), need_image=True)
         warn_phase = _ranges(args.warn_phase, "--warn-phase")
         crit_phase = _ranges(args.crit_phase, "--crit-phase")
         host = args.monitoring_host or socket.getfqdn()

@@ -88,6 +88,8 @@ class OpenStackDriver:
     # -- discovery -------------------------------------------------------------------------------
     def _image(self) -> tuple[Choice, dict[str, Any]]:
         want = self.site.image
+        if want is None:
+            raise NotFound("no image chosen for this site")
         if want.id:
             try:
                 img = self._call(self.image, "GET", f"/v2/images/{want.id}", ok=(200,),
