@@ -36,7 +36,7 @@ Command = Callable[[argparse.Namespace, Environment], ExitStatus]
 
 
 def _parser() -> tuple[argparse.ArgumentParser, Any]:
-    from probes import proxy_cmd, token_cmd, vm_cmd
+    from probes import health_cmd, proxy_cmd, token_cmd, vm_cmd
     from probes.sandbox import cmd as sandbox_cmd
 
     parser = argparse.ArgumentParser(
@@ -48,6 +48,7 @@ def _parser() -> tuple[argparse.ArgumentParser, Any]:
     vm_cmd.register(sub)
     proxy_cmd.register(sub)
     token_cmd.register(sub)
+    health_cmd.register(sub)
     sandbox_cmd.register(sub)
     return parser, sub
 
@@ -63,10 +64,10 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> E
     try:
         return command(args, env)
     except Exception as exc:  # the last edge: one line, never a traceback
-        if args.command == "vm":
-            from probes.result import PLUGIN_NAME
-
-            print(f"{PLUGIN_NAME} UNKNOWN - internal error: {type(exc).__name__}: "
+        plugins = {"vm": "FEDCLOUD_VM", "proxy": "X509_PROXY", "token": "OIDC_TOKEN",
+                   "keystone": "KEYSTONE", "api": "CLOUD_API"}
+        if args.command in plugins:
+            print(f"{plugins[args.command]} UNKNOWN - internal error: {type(exc).__name__}: "
                   f"{str(exc)[:200]}", file=env.stdout)
             return ExitStatus.UNKNOWN
         print(f"fedprobe {args.command}: internal error: {type(exc).__name__}: {exc}",

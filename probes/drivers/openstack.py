@@ -65,8 +65,9 @@ class OpenStackDriver:
         self.network = adapter.Adapter(service_type="network", **common)
 
     # -- plumbing --------------------------------------------------------------------------------
-    def _call(self, api: adapter.Adapter, method: str, path: str, *, ok: tuple[int, ...],
+    def call(self, api: adapter.Adapter, method: str, path: str, *, ok: tuple[int, ...],
               what: str, **kw: Any) -> requests.Response:
+        """One request; the response when its status is in ``ok``, else a typed DriverError."""
         try:
             timeout = max(0.5, min(REQUEST_TIMEOUT, self.deadline.left()))
             resp = api.request(path, method, timeout=timeout, **kw)
@@ -92,16 +93,16 @@ class OpenStackDriver:
             raise NotFound("no image chosen for this site")
         if want.id:
             try:
-                img = self._call(self.image, "GET", f"/v2/images/{want.id}", ok=(200,),
+                img = self.call(self.image, "GET", f"/v2/images/{want.id}", ok=(200,),
                                  what="image").json()
             except NotFound:
                 raise NotFound(f"image id {want.id} not found") from None
             return Choice(img["id"], img.get("name") or img["id"]), img
         params = {"status": "active", **({"name": want.name} if want.name else want.property)}
-        found = self._call(self.image, "GET", "/v2/images", ok=(200,), what="image list",
+        found = self.call(self.image, "GET", "/v2/images", ok=(200,), what="image list",
                            params=params).json().get("images", [])
         if not found:
-            names = [i.get("name", i["id"]) for i in self._call(
+            names = [i.get("name", i["id"]) for i in self.call(
                 self.image, "GET", "/v2/images", ok=(200,), what="image list",
                 params={"status": "active"}).json().get("images", [])]
             wanted = f"name {want.name}" if want.name else \
@@ -112,7 +113,7 @@ class OpenStackDriver:
 
     def _flavor(self, image: dict[str, Any]) -> Choice:
         min_disk, min_ram = int(image.get("min_disk") or 0), int(image.get("min_ram") or 0)
-        flavors = self._call(self.compute, "GET", "/flavors/detail", ok=(200,),
+        flavors = self.call(self.compute, "GET", "/flavors/detail", ok=(200,),
                              what="flavor list").json().get("flavors", [])
         names = tuple(sorted(f["name"] for f in flavors))
         if self.site.flavor:
@@ -132,11 +133,11 @@ class OpenStackDriver:
 
     def _network(self, project_id: str) -> Choice | None:
         params = {"name": self.site.network} if self.site.network else {"status": "ACTIVE"}
-        nets = self._call(self.network, "GET", "/v2.0/networks", ok=(200,),
+        nets = self.call(self.network, "GET", "/v2.0/networks", ok=(200,),
                           what="network list", params=params).json().get("networks", [])
         if self.site.network:
             if not nets:
-                every = self._call(self.network, "GET", "/v2.0/networks", ok=(200,),
+                every = self.call(self.network, "GET", "/v2.0/networks", ok=(200,),
                                    what="network list").json().get("networks", [])
                 raise NotFound(f"network {self.site.network} not found",
                                sorted(n["name"] for n in every))
@@ -166,14 +167,14 @@ class OpenStackDriver:
                                   "metadata": spec.metadata,
                                   "networks": [{"uuid": spec.network_id}]
                                   if spec.network_id else "auto"}
-        resp = self._call(self.compute, "POST", "/servers", ok=(202,), what="create",
+        resp = self.call(self.compute, "POST", "/servers", ok=(202,), what="create",
                           json={"server": server})
         return str(resp.json()["server"]["id"])
 
     def status(self, server_id: str) -> ServerStatus:
         """GET /servers/{id} (404 -> GONE)."""
         try:
-            doc = self._call(self.compute, "GET", f"/servers/{server_id}", ok=(200,),
+            doc = self.call(self.compute, "GET", f"/servers/{server_id}", ok=(200,),
                              what="server").json()["server"]
         except NotFound:
             return ServerStatus(ServerState.GONE, "404")
@@ -188,7 +189,7 @@ class OpenStackDriver:
 
     def console(self, server_id: str) -> str:
         """os-getConsoleOutput, the last lines (Forbidden when policy says no)."""
-        resp = self._call(self.compute, "POST", f"/servers/{server_id}/action", ok=(200,),
+        resp = self.call(self.compute, "POST", f"/servers/{server_id}/action", ok=(200,),
                           what="console output",
                           json={"os-getConsoleOutput": {"length": CONSOLE_LINES}})
         return str(resp.json().get("output") or "")
@@ -196,14 +197,14 @@ class OpenStackDriver:
     def delete(self, server_id: str) -> None:
         """DELETE /servers/{id}; already gone is fine."""
         try:
-            self._call(self.compute, "DELETE", f"/servers/{server_id}", ok=(204, 202),
+            self.call(self.compute, "DELETE", f"/servers/{server_id}", ok=(204, 202),
                        what="delete")
         except NotFound:
             return
 
     def list_own(self, metadata: dict[str, str]) -> list[OwnServer]:
         """Servers named like ours whose metadata has every given key/value."""
-        servers = self._call(self.compute, "GET", "/servers/detail", ok=(200,),
+        servers = self.call(self.compute, "GET", "/servers/detail", ok=(200,),
                              what="server list",
                              params={"name": f"^{NAME_PREFIX}"}).json().get("servers", [])
         own = []
