@@ -4,14 +4,12 @@ site's policy and the -w/-c ranges — and renders it the Nagios way through nag
 
 from __future__ import annotations
 
-import io
-import logging
 from typing import Any
 
 import nagiosplugin
-from nagiosplugin.output import Output
 from nagiosplugin.state import Critical, Ok, ServiceState, Unknown, Warn
 
+from probes.nagios import evaluate
 from probes.result import PLUGIN_NAME, LifecycleResult, Outcome, Phase
 from probes.site import Site
 
@@ -166,14 +164,9 @@ def render(result: LifecycleResult, site: Site, verbose: int, total_warn: str | 
         _Lifecycle(result), _PhaseContext(site, phase_ranges),
         nagiosplugin.ScalarContext("total", total_warn, total_crit),
         _LeakContext("leak"), _Summary(result))
-    check.name = NAME
-    check()
-    chan = logging.StreamHandler(io.StringIO())
-    out = Output(chan, verbose=0)
-    out.add(check)
-    text = str(out)
+    text, code = evaluate(check, NAME)
     if verbose:
         text += "\n".join(long_output(result, verbose)) + "\n"
     if len(text.encode()) > MAX_OUTPUT:
         text = text.encode()[:MAX_OUTPUT - 20].decode("utf-8", "ignore") + "\n(truncated)\n"
-    return text, int(check.exitcode)
+    return text, code

@@ -55,29 +55,24 @@ def register(sub: Any) -> None:
         p.error = types.MethodType(_usage(name), p)  # type: ignore[method-assign]
 
 
-def _timed(fn: Callable[[], Any]) -> tuple[Any, float]:
-    start = time.monotonic()
-    value = fn()
-    return value, time.monotonic() - start
-
-
-def _login(args: argparse.Namespace, env: Environment, plugin: str
-           ) -> tuple[Site, Login | None, list[Step], str]:
-    """Build the site and log in; steps so far; an UNKNOWN message for bad input."""
+def _start(args: argparse.Namespace, env: Environment, name: str
+           ) -> tuple[Site, Login | None, list[Step]] | ExitStatus:
+    """Build the site (bad input: UNKNOWN printed, its status returned) and log in, timed."""
     from probes.auth import AuthError, login
+    from probes.cli import ExitStatus
     from probes.sources import SiteError
 
     try:
         site = build_site(args, env.environ, target_flags(args), need_image=False)
     except SiteError as exc:
-        return None, None, [], str(exc)  # type: ignore[return-value]
+        print(f"{NAMES[name]} UNKNOWN - {exc}", file=env.stdout)
+        return ExitStatus.UNKNOWN
     start = time.monotonic()
     try:
         session = login(site, args.timeout)
     except AuthError as exc:
-        return site, None, [Step("auth", CRITICAL, str(exc), time.monotonic() - start)], ""
-    took = time.monotonic() - start
-    return site, session, [Step("auth", OK, session.method, took)], ""
+        return site, None, [Step("auth", CRITICAL, str(exc), time.monotonic() - start)]
+    return site, session, [Step("auth", OK, session.method, time.monotonic() - start)]
 
 
 def _finish(name: str, env: Environment, steps: list[Step], ok: str,
@@ -94,12 +89,10 @@ def run_keystone(args: argparse.Namespace, env: Environment) -> ExitStatus:
     """Login, token lifetime, catalog, version documents."""
     from keystoneauth1.exceptions import EndpointNotFound
 
-    from probes.cli import ExitStatus
-
-    site, sess, steps, bad = _login(args, env, "keystone")
-    if bad:
-        print(f"{NAMES['keystone']} UNKNOWN - {bad}", file=env.stdout)
-        return ExitStatus.UNKNOWN
+    started = _start(args, env, "keystone")
+    if not isinstance(started, tuple):
+        return started
+    site, sess, steps = started
     if sess is None:
         return _finish("keystone", env, steps, "", args)
     expires = dt.datetime.fromisoformat(sess.expires_at.replace("Z", "+00:00"))
@@ -118,12 +111,14 @@ def run_keystone(args: argparse.Namespace, env: Environment) -> ExitStatus:
             steps.append(Step(f"catalog_{service}", CRITICAL,
                               f"no {site.interface} {service} endpoint in the catalog{where}"))
             continue
+        start = time.monotonic()
         try:
-            resp, took = _timed(lambda u=url: sess.session.get(  # type: ignore[misc]
-                u, authenticated=False, raise_exc=False, timeout=args.timeout))
+            resp = sess.session.get(url, authenticated=False, raise_exc=False,
+                                    timeout=args.timeout)
         except Exception as exc:
             steps.append(Step(f"version_{service}", CRITICAL, f"{url}: {type(exc).__name__}"))
             continue
+        took = time.monotonic() - start
         ok = resp.status_code in (200, 300)
         steps.append(Step(f"version_{service}", OK if ok else CRITICAL,
                           f"{url} answered {resp.status_code}", took))
@@ -135,15 +130,14 @@ def run_keystone(args: argparse.Namespace, env: Environment) -> ExitStatus:
 
 def run_api(args: argparse.Namespace, env: Environment) -> ExitStatus:
     """Flavors, images, networks, limits; quota headroom for the smallest flavor."""
-    from probes.cli import ExitStatus
     from probes.deadline import Deadline
     from probes.drivers.base import DriverError
     from probes.drivers.openstack import OpenStackDriver
 
-    site, sess, steps, bad = _login(args, env, "api")
-    if bad:
-        print(f"{NAMES['api']} UNKNOWN - {bad}", file=env.stdout)
-        return ExitStatus.UNKNOWN
+    started = _start(args, env, "api")
+    if not isinstance(started, tuple):
+        return started
+    site, sess, steps = started
     if sess is None:
         return _finish("api", env, steps, "", args)
     driver = OpenStackDriver(sess.session, site, Deadline(args.timeout))

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import io
-import logging
 import os
 import tempfile
 import types
@@ -88,9 +86,9 @@ def _renew(args: argparse.Namespace, path: Path) -> str:
 
 def _render(verdict: ProxyVerdict, args: argparse.Namespace, note: str) -> tuple[str, int]:
     import nagiosplugin
-    from nagiosplugin.output import Output
     from nagiosplugin.state import Critical, Ok, Unknown, Warn
 
+    from probes.nagios import evaluate
     from probes.proxycheck import hours as _hours
     from probes.proxycheck import summary
 
@@ -140,11 +138,7 @@ def _render(verdict: ProxyVerdict, args: argparse.Namespace, note: str) -> tuple
         Resource(), Findings("found"),
         Left("left", args.warning, args.critical),
         Summary())
-    check.name = NAME.lower()
-    check()
-    out = Output(logging.StreamHandler(io.StringIO()), verbose=0)
-    out.add(check)
-    text = str(out)
+    text, code = evaluate(check, NAME)
     if args.verbose and verdict.info is not None:
         info = verdict.info
         text += "\n".join([f"subject  {info.subject}", f"identity {info.identity}",
@@ -153,7 +147,7 @@ def _render(verdict: ProxyVerdict, args: argparse.Namespace, note: str) -> tuple
                            f"{info.not_after:%Y-%m-%d %H:%M} UTC"]
                           + [f"VO {a.vo}: {', '.join(a.fqans)} (issuer {a.issuer}, until "
                              f"{a.not_after:%Y-%m-%d %H:%M} UTC)" for a in info.acs]) + "\n"
-    return text, int(check.exitcode)
+    return text, code
 
 
 def run(args: argparse.Namespace, env: Environment) -> ExitStatus:

@@ -4,8 +4,6 @@ line, every step under -v."""
 
 from __future__ import annotations
 
-import io
-import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,8 +22,9 @@ def render(plugin: str, steps: list[Step], ok_summary: str, verbose: int,
            total_warn: str | None = None, total_crit: str | None = None) -> tuple[str, int]:
     """Status line with perfdata (and long output under -v); the exit code."""
     import nagiosplugin
-    from nagiosplugin.output import Output
     from nagiosplugin.state import Critical, Ok, Unknown, Warn
+
+    from probes.nagios import evaluate
 
     states = [Ok, Warn, Critical, Unknown]
     by_name = {s.name: s for s in steps}
@@ -59,14 +58,10 @@ def render(plugin: str, steps: list[Step], ok_summary: str, verbose: int,
     check = nagiosplugin.Check(Resource(), StepContext("step"),
                                nagiosplugin.ScalarContext("total", total_warn, total_crit),
                                Summary())
-    check.name = plugin.lower()
-    check()
-    out = Output(logging.StreamHandler(io.StringIO()), verbose=0)
-    out.add(check)
-    text = str(out)
+    text, code = evaluate(check, plugin)
     if verbose:
         names = ["OK", "WARNING", "CRITICAL", "UNKNOWN"]
         text += "".join(f"{s.name:<18} {names[s.state]:<8} "
                         f"{'' if s.seconds is None else f'{s.seconds:7.3f}s'} {s.detail}\n"
                         for s in steps)
-    return text[:4096], int(check.exitcode)
+    return text[:4096], code

@@ -88,6 +88,16 @@ class Pki:
         return out
 
 
+def encrypted_key(pki: Pki, path: Path, passphrase: str) -> Path:
+    """The user's key again, encrypted with a passphrase (as a robot's key file would be)."""
+    key = serialization.load_pem_private_key(pki.user_key.read_bytes(), password=None)
+    path.write_bytes(key.private_bytes(  # type: ignore[union-attr]
+        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.BestAvailableEncryption(passphrase.encode())))
+    os.chmod(path, 0o400)
+    return path
+
+
 def make_pki(root: Path) -> Pki:
     """CA, user certificate and VOMS host certificate under root; a hashed CA directory."""
     root.mkdir(parents=True, exist_ok=True)

@@ -10,9 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
 
-from tests.pki import FQAN, VO, Pki, make_pki
+from tests.pki import FQAN, VO, Pki, encrypted_key, make_pki
 
 LINE = re.compile(r"^X509_PROXY (OK|WARNING|CRITICAL|UNKNOWN) - (.+?)(?: \| (.*))?$")
 
@@ -102,12 +101,7 @@ def test_bad_arguments_are_unknown(args: list[str]) -> None:
 
 def test_renewal_with_passphrase(pki: Pki, tmp_path: Path) -> None:
     canary = "canary-renew-pass-8Hw"
-    key = serialization.load_pem_private_key(pki.user_key.read_bytes(), password=None)
-    enc = tmp_path / "robot.key"
-    enc.write_bytes(key.private_bytes(  # type: ignore[union-attr]
-        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
-        serialization.BestAvailableEncryption(canary.encode())))
-    os.chmod(enc, 0o400)
+    enc = encrypted_key(pki, tmp_path / "robot.key", canary)
     secret = tmp_path / "pass"
     secret.write_text(canary + "\n")
     path = pki.proxy("renewme", hours=1)

@@ -9,11 +9,10 @@ import stat
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
 
 from probes.x509 import vomsclients
 from probes.x509.proxy import ProxyError, check_permissions, read_proxy, verify_chain
-from tests.pki import FQAN, VO, Pki, make_pki
+from tests.pki import FQAN, VO, Pki, encrypted_key, make_pki
 
 
 @pytest.fixture(scope="module")
@@ -91,12 +90,7 @@ def test_permissions(pki: Pki) -> None:
 
 def test_init_with_passphrase_on_stdin_info_destroy(pki: Pki, tmp_path: Path) -> None:
     canary = "canary-passphrase-4Tq"
-    key = serialization.load_pem_private_key(pki.user_key.read_bytes(), password=None)
-    encrypted = tmp_path / "userkey.pem"
-    encrypted.write_bytes(key.private_bytes(  # type: ignore[union-attr]
-        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
-        serialization.BestAvailableEncryption(canary.encode())))
-    os.chmod(encrypted, 0o400)
+    encrypted = encrypted_key(pki, tmp_path / "userkey.pem", canary)
     out = tmp_path / "x509up_init"
     vomsclients.proxy_init(out, cert=pki.user_cert, key=encrypted, valid="1:00",
                            certdir=pki.certdir, passphrase=canary)
