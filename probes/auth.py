@@ -20,6 +20,7 @@ from keystoneauth1 import loading, session
 
 from probes.oidc import OidcError, exchange_refresh_token
 from probes.site import Auth, Site
+from probes.x509.keystone_auth import VomsV2Auth, X509MappedAuth
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,11 @@ def _refresh(a: Auth, verify: bool | str, timeout: float) -> str:
 
 
 def _plugin(a: Auth, protocol: str, access_token: str | None) -> Any:
+    if a.type == "x509_mapped":
+        assert a.identity_provider is not None
+        return X509MappedAuth(a.auth_url, a.identity_provider, protocol, **_scope(a))
+    if a.type == "x509_voms_v2":
+        return VomsV2Auth(a.auth_url, tenant_id=a.project_id, tenant_name=a.project_name)
     common = {"auth_url": a.auth_url}
     if a.type == "password":
         user = {"username": a.username, "user_id": a.user_id, "password": a.password,
@@ -120,6 +126,8 @@ def _describe(exc: Exception) -> str:
     if isinstance(exc, ks_exc.NotFound):
         return "not found (HTTP 404)"
     if isinstance(exc, ks_exc.SSLError):
+        if "alert" in str(exc).lower():  # the server refused our client certificate
+            return "the server refused the client certificate in the TLS handshake"
         return "TLS verification failed (is --cacert right?)"
     if isinstance(exc, ks_exc.ConnectFailure):
         return "cannot connect"
@@ -130,6 +138,21 @@ def _describe(exc: Exception) -> str:
     return type(exc).__name__
 
 
+def _proxy(a: Auth) -> str:
+    """The proxy file, checked first so that an expired or broken one is named as such (the TLS
+    layer would only say the handshake failed)."""
+    from probes.x509.proxy import ProxyError, read_proxy
+
+    assert a.x509_proxy is not None
+    try:
+        info = read_proxy(a.x509_proxy)
+    except ProxyError as exc:
+        raise AuthError(str(exc)) from None
+    if info.time_left() <= 0:
+        raise AuthError(f"proxy {a.x509_proxy} expired at {info.not_after:%Y-%m-%d %H:%M} UTC")
+    return a.x509_proxy
+
+
 def login(site: Site, timeout: float) -> Login:
     """Authenticate and scope; raise AuthError with a one-line reason."""
     a = site.auth
@@ -138,12 +161,15 @@ def login(site: Site, timeout: float) -> Login:
     access = a.access_token
     if a.type == "oidc_refresh_token":
         access = _refresh(a, verify, timeout)
-    protocols = [a.protocol]
+    cert = _proxy(a) if a.type.startswith("x509") else None
+    # X509 federation uses the "mapped" protocol unless the site names another
+    explicit = "protocol" in a.model_fields_set
+    protocols = [a.protocol if explicit or a.type != "x509_mapped" else "mapped"]
     if a.type.startswith("oidc"):
         protocols.append(_OTHER_PROTOCOL.get(a.protocol, "openid"))
     failures = []
     for protocol in protocols:
-        sess = session.Session(auth=_plugin(a, protocol, access), verify=verify,
+        sess = session.Session(auth=_plugin(a, protocol, access), verify=verify, cert=cert,
                                timeout=timeout, user_agent="fedprobe")
         try:
             ref = sess.auth.get_access(sess)  # type: ignore[union-attr]
@@ -154,9 +180,9 @@ def login(site: Site, timeout: float) -> Login:
                 break
             continue
         method = a.type + (f" via protocol {protocol}" if a.type.startswith("oidc") else "")
-        if not ref.project_id:
+        if not getattr(ref, "project_id", None) and not getattr(ref, "tenant_id", None):
             raise AuthError(f"{method}: the token is not scoped to a project")
-        return Login(sess, method, ref.project_id, ref.user_id, str(ref.expires))
+        return Login(sess, method, ref.project_id, ref.user_id, ref.expires.isoformat())
     raise AuthError(f"{a.type} login at {a.auth_url} failed: " +
                     ("; ".join(failures) if a.type.startswith("oidc") else
                      failures[0].split(": ", 1)[1]))

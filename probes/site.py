@@ -11,7 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 AuthType = Literal["password", "application_credential", "token", "oidc_access_token",
-                   "oidc_refresh_token"]
+                   "oidc_refresh_token", "x509_mapped", "x509_voms_v2"]
 Need = Literal["required", "informational", "off"]
 # Secret option names: never printed, logged or put anywhere but the request that needs them.
 SECRET_OPTIONS = frozenset({"password", "application_credential_secret", "token",
@@ -47,6 +47,7 @@ class Auth(_Model):
     token_endpoint: str | None = None
     client_id: str | None = None
     client_secret: str | None = Field(None, repr=False)
+    x509_proxy: str | None = None  # proxy file presented as TLS client certificate
 
     @model_validator(mode="after")
     def _complete(self) -> Auth:
@@ -60,6 +61,8 @@ class Auth(_Model):
             "oidc_access_token": (("identity_provider",), ("access_token",)),
             "oidc_refresh_token": (("identity_provider",), ("refresh_token",),
                                    ("token_endpoint",), ("client_id",)),
+            "x509_mapped": (("x509_proxy",), ("identity_provider",)),
+            "x509_voms_v2": (("x509_proxy",),),
         }
         for options in need[self.type]:
             if all(getattr(self, o) in (None, "") for o in options):

@@ -26,7 +26,8 @@ _AUTH_TYPES = {"password": "password", "v3password": "password",
                "application_credential": "application_credential", "token": "token",
                "v3token": "token", "v3oidcaccesstoken": "oidc_access_token",
                "oidc_access_token": "oidc_access_token",
-               "oidc_refresh_token": "oidc_refresh_token"}
+               "oidc_refresh_token": "oidc_refresh_token", "x509_mapped": "x509_mapped",
+               "x509_voms_v2": "x509_voms_v2"}
 _ENV_AUTH = {"OS_AUTH_URL": "auth_url", "OS_USERNAME": "username", "OS_USER_ID": "user_id",
              "OS_PASSWORD": "password", "OS_USER_DOMAIN_NAME": "user_domain_name",
              "OS_USER_DOMAIN_ID": "user_domain_id", "OS_PROJECT_NAME": "project_name",

@@ -12,7 +12,8 @@ if TYPE_CHECKING:
 
 # auth type names accepted on the command line (as in clouds.yaml, or fedprobe's own)
 AUTH_TYPES = ("application_credential", "oidc_access_token", "oidc_refresh_token", "password",
-              "token", "v3applicationcredential", "v3oidcaccesstoken", "v3password", "v3token")
+              "token", "v3applicationcredential", "v3oidcaccesstoken", "v3password", "v3token",
+              "x509_mapped", "x509_voms_v2")
 _NOT_AUTH = ("os_cloud", "os_auth_type", "os_region_name", "os_interface")
 
 
@@ -33,6 +34,8 @@ def add_target_options(p: argparse.ArgumentParser) -> None:
     for opt in ("password", "application-credential-secret", "token", "access-token",
                 "refresh-token", "client-secret"):
         a.add_argument(f"--os-{opt}-file", metavar="FILE")
+    a.add_argument("--os-x509-proxy", metavar="FILE",
+                   help="X509/VOMS proxy presented as TLS client certificate (x509_* types)")
     a.add_argument("--os-region-name")
     a.add_argument("--os-interface", choices=("public", "internal", "admin"))
     a.add_argument("--cacert", help="CA bundle file or hashed CA directory")

@@ -66,6 +66,23 @@ class IdentityProvider(_Model):
     tokens: list[OidcToken] = Field(default_factory=list)
 
 
+class X509Mapping(_Model):
+    """Clients whose proxy carries an FQAN of this VO get a role on this project."""
+
+    vo: str
+    project: str
+
+
+class X509(_Model):
+    """X509/VOMS logins (needs --tls): client certificates, RFC 3820 proxies included, are
+    asked for and verified against ``client_ca`` (CA files or hashed directories)."""
+
+    client_ca: list[str] = Field(default_factory=list)
+    identity_provider: str = "x509"
+    protocols: list[str] = Field(default_factory=lambda: ["mapped"])
+    mappings: list[X509Mapping] = Field(default_factory=list)
+
+
 class Identity(_Model):
     domains: list[dict[str, str]] = Field(
         default_factory=lambda: [{"id": "default", "name": "Default"}]
@@ -104,6 +121,7 @@ class Identity(_Model):
     )
     token_lifetime: float = Field(3600.0, gt=0)
     oidc_client_id: str = "fedprobe-sandbox"
+    x509: X509 = Field(default_factory=X509)
 
 
 class Image(_Model):
@@ -246,6 +264,10 @@ class SandboxConfig(_Model):
                     if name not in projects:
                         raise ValueError(f"identity.identity_providers.{i}.tokens.{j}.projects: "
                                          f"unknown project {name!r}")
+        for i, mapping in enumerate(ident.x509.mappings):
+            if mapping.project not in projects:
+                raise ValueError(f"identity.x509.mappings.{i}.project: unknown project "
+                                 f"{mapping.project!r}")
         for i, net in enumerate(self.networks):
             if net.project is not None and net.project not in projects:
                 raise ValueError(f"networks.{i}.project: unknown project {net.project!r}")

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from probes.sandbox.api.errors import ApiError, keystone_error
+from probes.sandbox.clientcert import identify
 from probes.sandbox.config import Identity
 from probes.sandbox.ids import stable_hex
 
@@ -163,6 +164,26 @@ class IdentityStore:
         fed: dict[str, Any] = {"identity_provider": {"id": idp_id}, "protocol": {"id": protocol},
                "groups": [{"id": stable_hex("group", g)} for g in entry.groups]}
         return UserRec(uid, entry.user, "Federated", "", pids, ("member", "reader"), fed)
+
+    def x509_user(self, pem: str | None, protocol: str) -> UserRec:
+        """Map a verified client certificate's VOMS FQANs to a (shadow) user with roles on the
+        mapped projects; no certificate, or no mapped VO, is 401."""
+        if not pem:
+            raise keystone_error(401, "No client certificate was presented.")
+        try:
+            who = identify(pem)
+        except ValueError:
+            raise keystone_error(401, "The client certificate cannot be read.") from None
+        x5 = self._cfg.x509
+        pids = frozenset(self.project_by_name(m.project).id for m in x5.mappings
+                         if m.vo in who.vos)
+        if not pids:
+            raise keystone_error(401, f"No mapping for the VOs of {who.dn}: "
+                                      f"{', '.join(who.vos) or 'none'}.")
+        fed = {"identity_provider": {"id": x5.identity_provider}, "protocol": {"id": protocol},
+               "groups": []}
+        return UserRec(stable_hex("x509-user", who.dn), who.dn, "Federated", "", pids,
+                       ("member", "reader"), fed)
 
     def resolve_project(self, user: UserRec, scope: dict[str, object] | None) -> ProjectRec | None:
         """The project a request scopes to, if the user has a role on it (else 401)."""

@@ -151,6 +151,18 @@ class Sandbox:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
         ctx.load_cert_chain(self.tls_files.server_cert, self.tls_files.server_key)
+        client_ca = self.config.identity.x509.client_ca
+        if client_ca:  # ask for client certificates, RFC 3820 proxies accepted
+            ctx.verify_mode = ssl.CERT_OPTIONAL
+            ctx.verify_flags |= ssl.VERIFY_ALLOW_PROXY_CERTS
+            for path in client_ca:
+                try:
+                    if Path(path).is_dir():
+                        ctx.load_verify_locations(capath=path)
+                    else:
+                        ctx.load_verify_locations(cafile=path)
+                except (OSError, ssl.SSLError) as exc:
+                    raise SandboxStartError(f"identity.x509.client_ca {path}: {exc}") from None
         return ctx
 
     def _bind(self, app: SandboxApp, ssl_ctx: ssl.SSLContext | None) -> None:

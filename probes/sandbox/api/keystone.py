@@ -9,7 +9,7 @@ from probes.sandbox.api.errors import keystone_error
 from probes.sandbox.api.routes import Ctx, Reply, collect, route
 from probes.sandbox.catalog import auth_url, catalog
 from probes.sandbox.identity import AppCredRec, ProjectRec, TokenRec, UserRec
-from probes.sandbox.timefmt import keystone_time
+from probes.sandbox.timefmt import iso_z, keystone_time
 
 _MEDIA = [{"base": "application/json", "type": "application/vnd.openstack.identity-v3+json"}]
 _UPDATED = "2023-09-06T00:00:00Z"
@@ -180,7 +180,13 @@ def auth_catalog(ctx: Ctx) -> Reply:
 @route("/identity/v3/OS-FEDERATION/identity_providers/<idp>/protocols/<protocol>/auth",
        "GET,POST", "identity", "auth", auth=False)
 def federated_auth(ctx: Ctx, idp: str, protocol: str) -> Reply:
-    """The federation endpoint: an OIDC access token as Bearer gives an unscoped token."""
+    """The federation endpoint: an OIDC access token as Bearer, or (X509 protocols) the TLS
+    client certificate, gives an unscoped token."""
+    x5 = ctx.cloud.config.identity.x509
+    if idp == x5.identity_provider and protocol in x5.protocols:
+        user = ctx.cloud.identity.x509_user(ctx.request.environ.get("SSL_CLIENT_CERT"),
+                                            protocol)
+        return _token_reply(ctx, ctx.cloud.identity.issue(user, None, (protocol,)))
     header = ctx.request.headers.get("Authorization", "")
     bearer = header[7:].strip() if header.lower().startswith("bearer ") else ""
     if not bearer:
@@ -190,6 +196,47 @@ def federated_auth(ctx: Ctx, idp: str, protocol: str) -> Reply:
     user = ctx.cloud.identity.federated_user(idp, protocol, bearer)
     rec = ctx.cloud.identity.issue(user, None, (protocol,))
     return _token_reply(ctx, rec)
+
+
+@route("/identity/v2.0", "GET", "identity", "versions", auth=False)
+def version_v2(ctx: Ctx) -> Reply:
+    """The deprecated v2.0 version document (keystone-voms clients still use it)."""
+    return Reply(200, {"version": {"id": "v2.0", "status": "deprecated",
+                                   "updated": "2014-04-17T00:00:00Z", "links": [
+                                       {"rel": "self", "href": f"{ctx.base_url}/identity/v2.0/"}],
+                                   "media-types": [{"base": "application/json",
+                                                    "type": "application/vnd.openstack."
+                                                            "identity-v2.0+json"}]}})
+
+
+@route("/identity/v2.0/tokens", "POST", "identity", "auth", auth=False)
+def issue_token_v2(ctx: Ctx) -> Reply:
+    """The legacy keystone-voms path: {"auth": {"voms": true, "tenantName": T}} over TLS with
+    the proxy as client certificate."""
+    auth = ctx.json_body().get("auth")
+    if not isinstance(auth, dict) or auth.get("voms") is not True:
+        raise keystone_error(400, "Only VOMS authentication is offered on /v2.0/tokens.")
+    ident = ctx.cloud.identity
+    user = ident.x509_user(ctx.request.environ.get("SSL_CLIENT_CERT"), "voms")
+    tenant = auth.get("tenantName") or auth.get("tenantId")
+    project = next((p for p in ident.projects.values()
+                    if tenant in (p.name, p.id) and p.id in user.project_ids), None)
+    if project is None:
+        raise keystone_error(401, f"Not authorized for tenant {tenant}.")
+    rec = ident.issue(user, project, ("voms",))
+    entries = [{"type": s["type"], "name": s["name"], "endpoints_links": [],
+                "endpoints": [{"id": s["id"], "region": ctx.cloud.config.region,
+                               **{f"{e['interface']}URL": e["url"] for e in s["endpoints"]}}]}
+               for s in catalog(ctx.base_url, ctx.cloud.config.region)]
+    return Reply(200, {"access": {
+        "token": {"id": rec.id, "issued_at": keystone_time(rec.issued_at),
+                  "expires": iso_z(rec.expires_at), "audit_ids": [rec.audit_id],
+                  "tenant": {"id": project.id, "name": project.name, "enabled": True,
+                             "description": project.description}},
+        "serviceCatalog": entries,
+        "user": {"id": user.id, "name": user.name, "username": user.name, "roles_links": [],
+                 "roles": [{"name": r} for r in user.roles]},
+        "metadata": {"is_admin": 0, "roles": []}}})
 
 
 ROUTES = collect(globals())
