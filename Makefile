@@ -3,6 +3,10 @@ SHELL := /bin/sh
 VENV  ?= .venv
 PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.fedprobe-installed
+# The real OpenStack Keystone (from PyPI) for integration tests, in a venv of its own.
+KEYSTONE_VENV ?= .venv-keystone
+KS_STAMP := $(KEYSTONE_VENV)/.keystone-installed
+export FEDPROBE_KEYSTONE_VENV := $(abspath $(KEYSTONE_VENV))
 
 .PHONY: demo test lint typecheck unit integration bench sandbox clean system-deps
 
@@ -14,12 +18,18 @@ $(STAMP): pyproject.toml setup.py
 system-deps:
 	@dev/system-deps
 
+$(KS_STAMP): dev/keystone-requirements.txt
+	@python3 -m venv $(KEYSTONE_VENV)
+	@$(KEYSTONE_VENV)/bin/python -m pip install -q --disable-pip-version-check \
+		-r dev/keystone-requirements.txt
+	@touch $(KS_STAMP)
+
 ## demo: start the embedded sandbox cloud and drive one VM through its whole life
 demo: $(STAMP) system-deps
 	@$(PY) examples/vm_demo.py
 
 ## test: lint, type-check, unit and integration tests (real servers on loopback)
-test: $(STAMP) system-deps lint typecheck
+test: $(STAMP) $(KS_STAMP) system-deps lint typecheck
 	@$(PY) -m pytest -q -ra
 
 lint: $(STAMP)
@@ -41,4 +51,4 @@ sandbox: $(STAMP)
 	@$(VENV)/bin/fedprobe sandbox
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache *.egg-info
+	rm -rf $(VENV) $(KEYSTONE_VENV) .mypy_cache .ruff_cache .pytest_cache *.egg-info

@@ -9,6 +9,7 @@ import datetime as dt
 import os
 import tempfile
 import types
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -36,6 +37,8 @@ def register(sub: Any) -> None:
                    help=f"range for seconds left (default {DEFAULT_WARNING})")
     p.add_argument("-c", "--critical", default=DEFAULT_CRITICAL,
                    help=f"range for seconds left (default {DEFAULT_CRITICAL})")
+    p.add_argument("--with-voms-proxy-info", action="store_true",
+                   help="also ask voms-clients' voms-proxy-info and report any disagreement")
     p.add_argument("-t", "--timeout", type=float, default=30.0)
     p.add_argument("-v", "--verbose", action="count", default=0)
     r = p.add_argument_group("renewal (voms-proxy-init) when below the warning threshold")
@@ -82,6 +85,22 @@ def _renew(args: argparse.Namespace, path: Path) -> str:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return f"renewed at {dt.datetime.now(dt.UTC):%H:%M} UTC"
+
+
+def _cross_check(verdict: ProxyVerdict, args: argparse.Namespace) -> str:
+    """What voms-proxy-info says differently from our reader ("" when it agrees)."""
+    from probes.x509.vomsclients import proxy_info
+
+    assert verdict.info is not None and verdict.proxy_left is not None
+    theirs = proxy_info(verdict.path, args.cacert, timeout=args.timeout)
+    differences = []
+    if theirs.identity and theirs.identity != verdict.info.identity:
+        differences.append(f"identity {theirs.identity}")
+    if abs(theirs.timeleft - max(0, verdict.proxy_left)) > 60:
+        differences.append(f"time left {theirs.timeleft}s")
+    if sorted(v.vo for v in theirs.vos) != sorted(a.vo for a in verdict.info.acs):
+        differences.append(f"VOs {', '.join(v.vo for v in theirs.vos) or 'none'}")
+    return ("voms-proxy-info disagrees: " + "; ".join(differences)) if differences else ""
 
 
 def _render(verdict: ProxyVerdict, args: argparse.Namespace, note: str) -> tuple[str, int]:
@@ -155,7 +174,7 @@ def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
     import nagiosplugin
 
     from probes.cli import ExitStatus
-    from probes.proxycheck import judge_proxy
+    from probes.proxycheck import WARNING, Finding, judge_proxy
     from probes.x509.vomsclients import VomsToolError
 
     path = args.file or _default_path(env.environ)
@@ -175,6 +194,15 @@ def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
             except VomsToolError as exc:
                 note = f"renewal failed: {exc}"
             verdict = judge_proxy(path, args.cacert, args.vo, args.fqan)
+    if args.with_voms_proxy_info and verdict.info is not None:
+        try:
+            disagreement = _cross_check(verdict, args)
+        except VomsToolError as exc:
+            print(f"{NAME} UNKNOWN - {exc}", file=env.stdout)
+            return ExitStatus.UNKNOWN
+        if disagreement:
+            verdict = replace(verdict, findings=(*verdict.findings,
+                                                 Finding(WARNING, disagreement)))
     text, code = _render(verdict, args, note)
     env.stdout.write(text)
     return ExitStatus(code)

@@ -120,3 +120,16 @@ def test_renewal_with_passphrase(pki: Pki, tmp_path: Path) -> None:
                                "--key", str(enc), "--passphrase-file", str(wrong))
     assert code == 2 and "renewal failed: voms-proxy-init" in summary
     assert canary not in out
+
+
+def test_cross_check_with_voms_proxy_info(pki: Pki, tmp_path: Path) -> None:
+    path = pki.proxy("cross", hours=24)
+    code, summary, _ = proxy("--file", str(path), "--cacert", str(pki.certdir), "--vo", VO,
+                             "--with-voms-proxy-info")
+    assert code == 0, summary
+    bare_path = tmp_path / "bin"
+    bare_path.mkdir()
+    (bare_path / "python").symlink_to(sys.executable)
+    env = {**os.environ, "PATH": str(bare_path)}  # no voms-clients on this PATH
+    code, summary, _ = proxy("--file", str(path), "--with-voms-proxy-info", env=env)
+    assert code == 3 and summary == "voms-proxy-info not found: install voms-clients"
