@@ -231,3 +231,18 @@ def test_ipv6_loopback_serves_the_same_cloud(api: Api) -> None:
     sid = v6.create_server("v6").json()["server"]["id"]
     assert sid in [s["id"] for s in api.get(S).json()["servers"]]
     assert v6.server(sid)["links"][0]["href"].startswith(api.sb.base_url_v6)
+
+
+def test_next_link_keeps_the_filters(api: Api) -> None:
+    for name in ("a1", "b1", "a2", "a3"):
+        api.create_server(name)
+    names: list[str] = []
+    resp = api.get(S, params={"name": "^a", "limit": 1})
+    while True:
+        names += [s["name"] for s in resp.json()["servers"]]
+        links = resp.json().get("servers_links")
+        if not links:
+            break
+        assert "name=%5Ea" in links[0]["href"]
+        resp = api.session.get(links[0]["href"], headers=api.headers(), timeout=10)
+    assert names == ["a3", "a2", "a1"]

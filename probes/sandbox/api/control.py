@@ -76,7 +76,8 @@ def faults_set(ctx: Ctx) -> Reply:
     except ValidationError as exc:
         first = exc.errors()[0]
         key, shown = describe(("faults", *first["loc"]), first.get("input"))
-        raise ApiError(400, {"error": f"key '{key}' value {shown}: {first['msg']}"}) from None
+        message = str(first["msg"]).removeprefix("Value error, ")  # as parse_config words it
+        raise ApiError(400, {"error": f"key '{key}' value {shown}: {message}"}) from None
     ctx.cloud.set_faults(faults)
     return Reply(200, {"faults": faults.model_dump(mode="json")})
 

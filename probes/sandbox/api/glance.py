@@ -4,6 +4,7 @@ and show. Custom image properties appear as top-level keys, as in Glance."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from probes.sandbox.api.errors import glance_error
 from probes.sandbox.api.paging import after_marker
@@ -66,7 +67,7 @@ def _visible(ctx: Ctx) -> list[ImageRec]:
         images = [i for i in images if i.spec.visibility != "community"]
     for key in _FILTERS:
         want = ctx.query(key)
-        if want is not None:
+        if want is not None and (key, want) != ("visibility", "all"):  # all: every visible one
             images = [i for i in images if str(image_doc(i).get(key)) == want]
     for key, value in ctx.request.args.items():
         if key not in _FILTERS and key not in ("limit", "marker", "sort", "sort_key",
@@ -93,7 +94,9 @@ def images(ctx: Ctx) -> Reply:
     body: dict[str, Any] = {"images": [image_doc(i) for i in page],
                             "first": "/v2/images", "schema": "/v2/schemas/images"}
     if len(found) > limit and page:
-        body["next"] = f"/v2/images?marker={page[-1].id}&limit={limit}"
+        # Glance's next link is the request's query (filters, limit) with the new marker.
+        params = [(k, v) for k, v in ctx.request.args.items(multi=True) if k != "marker"]
+        body["next"] = "/v2/images?" + urlencode([*params, ("marker", page[-1].id)])
     return Reply(200, body)
 
 

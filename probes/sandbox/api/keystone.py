@@ -72,6 +72,18 @@ def _token_reply(ctx: Ctx, rec: TokenRec, status: int = 201) -> Reply:
     return Reply(status, token_body(ctx, rec, with_catalog), {"X-Subject-Token": rec.id})
 
 
+def _method_body(identity: dict[str, Any], method: str) -> dict[str, Any]:
+    """The object a method carries under its name ({} when absent); anything else is 400, as
+    Keystone's request schema answers."""
+    value = identity.get(method)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise keystone_error(400, f"Invalid input for field 'identity/{method}': {value!r} is "
+                                  "not of type 'object'.")
+    return value
+
+
 def _authenticate(ctx: Ctx, auth: dict[str, Any]) -> TokenRec:
     ident = ctx.cloud.identity
     identity = auth.get("identity")
@@ -83,19 +95,19 @@ def _authenticate(ctx: Ctx, auth: dict[str, Any]) -> TokenRec:
     scope = auth.get("scope")
     scope = scope if isinstance(scope, dict) else None
     if methods == ("password",):
-        user_ref = identity.get("password", {}).get("user")
+        user_ref = _method_body(identity, "password").get("user")
         if not isinstance(user_ref, dict):
             raise keystone_error(400, "Expecting to find user in password.")
         user = ident.password_user(user_ref)
         return ident.issue(user, ident.resolve_project(user, scope), methods)
     if methods == ("application_credential",):
-        cred: AppCredRec = ident.app_credential(identity.get("application_credential") or {})
+        cred: AppCredRec = ident.app_credential(_method_body(identity, "application_credential"))
         if scope:
             raise keystone_error(401, "Application credentials cannot request a scope.")
         app_user = ident.users[cred.user_id]
         return ident.issue(app_user, ident.projects[cred.project_id], methods, app_cred=cred)
     if methods == ("token",):
-        old = ident.validate(str((identity.get("token") or {}).get("id", "")))
+        old = ident.validate(str(_method_body(identity, "token").get("id", "")))
         if old is None:
             raise keystone_error(401, "The request you have made requires authentication.")
         if old.app_cred is not None:

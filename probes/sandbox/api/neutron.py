@@ -59,7 +59,10 @@ def _matches(ctx: Ctx, doc: dict[str, Any]) -> bool:
             continue
         wanted = ctx.request.args.getlist(key)
         value = doc.get(key)
-        shown = str(value).lower() if isinstance(value, bool) else str(value)
+        if isinstance(value, bool):  # Neutron converts "True"/"true" alike (requests sends True)
+            shown, wanted = str(value).lower(), [w.lower() for w in wanted]
+        else:
+            shown = str(value)
         if shown not in wanted:
             return False
     return True

@@ -8,6 +8,7 @@ import re
 import secrets
 import time
 from typing import Any
+from urllib.parse import urlencode
 
 from probes.sandbox.api.errors import nova_error
 from probes.sandbox.api.nova_render import compute_url, links, server_doc
@@ -153,7 +154,9 @@ def _page(ctx: Ctx, servers: list[Server], path: str) -> tuple[list[Server], lis
     if len(servers) <= limit or limit == 0:
         return servers[:limit] if limit else servers, []
     page = servers[:limit]
-    nxt = f"{compute_url(ctx)}/{path}?limit={limit}&marker={page[-1].id}"
+    # Nova keeps the request's filters in the next link and only moves the marker.
+    params = [(k, v) for k, v in ctx.request.args.items(multi=True) if k != "marker"]
+    nxt = f"{compute_url(ctx)}/{path}?" + urlencode([*params, ("marker", page[-1].id)])
     return page, [{"rel": "next", "href": nxt}]
 
 
