@@ -141,6 +141,17 @@ def sandbox_factory() -> Iterator[Callable[..., Sandbox]]:
         sb.stop()
 
 
+@pytest.fixture(scope="module")
+def shared() -> Iterator[Sandbox]:
+    """One default sandbox per test module, for tests that change nothing (or set up what they
+    need themselves): module-scoped to keep the suite fast."""
+    sb = Sandbox(make_config()).start()
+    try:
+        yield sb
+    finally:
+        sb.stop()
+
+
 @pytest.fixture
 def sandbox(sandbox_factory: Callable[..., Sandbox]) -> Sandbox:
     """A default sandbox (process guests, plain HTTP)."""

@@ -4,7 +4,6 @@ request log, the live servers of every project and the faults in force."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -12,21 +11,11 @@ import requests
 
 from probes.sandbox import Sandbox
 from probes.sandbox.faults import Faults
-from tests.conftest import Api, make_config
+from tests.conftest import Api
 
 S = "/compute/v2.1/servers"
 GUARDED = [("GET", "/requests"), ("DELETE", "/requests"), ("GET", "/servers"),
            ("GET", "/faults"), ("PUT", "/faults"), ("PATCH", "/faults")]
-
-
-@pytest.fixture(scope="module")
-def shared() -> Iterator[Sandbox]:
-    """One sandbox for the parametrized refusals (each sets the faults it starts from)."""
-    sb = Sandbox(make_config()).start()
-    try:
-        yield sb
-    finally:
-        sb.stop()
 
 
 def ctl(sb: Sandbox, method: str, path: str, token: str | None = None,

@@ -3,7 +3,7 @@ filters and pagination, show, each service's own error shape, and per-project vi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -16,16 +16,6 @@ IMAGES = "/image/v2/images"
 NETWORKS = "/networking/v2.0/networks"
 SUBNETS = "/networking/v2.0/subnets"
 PUBLIC_IMAGES = {"cirros-0.6.2-x86_64", "ubuntu-22.04"}
-
-
-@pytest.fixture(scope="module")
-def shared() -> Iterator[Sandbox]:
-    """One sandbox for this module's read-only tests (nothing here changes the cloud)."""
-    sb = Sandbox(make_config()).start()
-    try:
-        yield sb
-    finally:
-        sb.stop()
 
 
 @pytest.fixture(scope="module")

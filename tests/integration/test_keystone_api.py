@@ -5,7 +5,7 @@ credential and token methods, scoping, validation and revocation, OIDC federatio
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,14 +25,6 @@ UNAUTHORIZED = {"error": {"code": 401, "title": "Unauthorized",
 
 
 # -- helpers --------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def shared() -> Iterator[Sandbox]:
-    """One sandbox for the parametrized refusals (they change nothing)."""
-    sb = Sandbox(make_config()).start()
-    try:
-        yield sb
-    finally:
-        sb.stop()
 
 
 def password(user: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -534,3 +526,16 @@ def test_keystone_over_ipv6(sandbox: Sandbox) -> None:
     assert flavors_status(base, token) == 401
     # a token issued over IPv6 works over IPv4 too (one cloud)
     assert flavors_status(sandbox.base_url, v6.token) == 200
+
+
+def test_user_projects_call(api: Api) -> None:
+    projects = api.get("/identity/v3/auth/projects").json()["projects"]
+    assert sorted(p["name"] for p in projects) == ["demo", "vo.example.org"]
+    catalog = api.get("/identity/v3/auth/catalog").json()["catalog"]
+    assert {s["type"] for s in catalog} == {"identity", "compute", "image", "network"}
+    user_id = requests.get(api.sb.auth_url + "/auth/tokens", timeout=10, headers={
+        "X-Auth-Token": api.token, "X-Subject-Token": api.token}).json()["token"]["user"]["id"]
+    mine = api.get(f"/identity/v3/users/{user_id}/projects").json()["projects"]
+    assert len(mine) == 2
+    assert api.get("/identity/v3/users/someone-else/projects").status_code == 403
+
