@@ -13,12 +13,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
+import requests
 
 from probes.sandbox import Sandbox, SandboxConfigError
 from probes.sandbox.guests.base import SSH_BANNER
-from tests.conftest import Api, make_config
+from tests.conftest import DEMO_SCOPE, DEMO_USER, Api, make_config
 
 pytestmark = [
     pytest.mark.root, pytest.mark.slow,
@@ -199,3 +201,43 @@ def test_icmp_is_optional_and_real(sandbox_factory: Callable[..., Sandbox]) -> N
     assert run.returncode == 0, run.stdout
     assert re.search(r"^reach_v4\s+passed .*:22 open after [\d.]+s, ping ok", run.stdout, re.M)
     assert re.search(r"^reach_v6\s+passed .*\]:22 open after [\d.]+s, ping ok", run.stdout, re.M)
+
+
+def test_leftovers_of_a_killed_sandbox_are_reaped(tmp_path: Path,
+                                                  sandbox_factory: Callable[..., Sandbox]
+                                                  ) -> None:
+    assert host_state() == (set(), set())
+    cfg = tmp_path / "sandbox.yaml"
+    cfg.write_text("guests: {kind: namespace}\n")
+    proc = subprocess.Popen([sys.executable, "-m", "probes", "sandbox", "--config", str(cfg),
+                             "--state-dir", str(tmp_path / "state")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.startswith("Stop with"):
+            break
+    info = json.loads((tmp_path / "state" / "sandbox.json").read_text())
+    body = {"auth": {"identity": {"methods": ["password"], "password": {"user": DEMO_USER}},
+                     "scope": DEMO_SCOPE}}
+    token = requests.post(info["auth_url"] + "/auth/tokens", json=body,
+                          timeout=10).headers["X-Subject-Token"]
+    headers = {"X-Auth-Token": token, "OpenStack-API-Version": "compute 2.79"}
+    base = info["base_url"]
+    image = requests.get(f"{base}/image/v2/images?name=cirros-0.6.2-x86_64", headers=headers,
+                         timeout=10).json()["images"][0]["id"]
+    server = {"name": "orphan", "imageRef": image, "flavorRef": "42", "networks": "auto"}
+    sid = requests.post(f"{base}/compute/v2.1/servers", json={"server": server},
+                        headers=headers, timeout=10).json()["server"]["id"]
+    deadline = time.monotonic() + 20
+    while requests.get(f"{base}/compute/v2.1/servers/{sid}", headers=headers,
+                       timeout=10).json()["server"]["status"] != "ACTIVE":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    proc.kill()  # SIGKILL: no cleanup runs
+    proc.wait()
+    netns, links = host_state()
+    assert len(netns) == 1 and len(links) == 2  # the bridge and the guest's host veth stay
+    sb = sandbox_factory(make_config(guests={"kind": "namespace"}))  # reaps, then starts
+    assert sb.guest_kind == "namespace"
+    sb.stop()
+    assert host_state() == (set(), set())

@@ -54,6 +54,43 @@ def available() -> str | None:
     return None
 
 
+_ALIAS = "fedprobe-sandbox"
+
+
+def reap_stale() -> list[str]:
+    """Remove what a killed sandbox (SIGKILL: no cleanup ran) left: bridges tagged with a pid
+    that no longer runs, their guests' veths, and fpsb- namespaces with no process and no
+    interface but loopback. Live sandboxes' bridges are never touched."""
+    removed: list[str] = []
+    try:
+        links = netlink.links()
+    except netlink.IpError:
+        return removed
+    for link in links:
+        alias = str(link.get("ifalias", ""))
+        if not alias.startswith(_ALIAS + " pid="):
+            continue
+        pid = alias.rsplit("=", 1)[1]
+        if pid.isdigit() and os.path.exists(f"/proc/{pid}"):
+            continue
+        name = str(link["ifname"])
+        for port in links:
+            if port.get("master") == name:
+                with contextlib.suppress(netlink.IpError):
+                    netlink.ip("link", "del", str(port["ifname"]))
+        with contextlib.suppress(netlink.IpError):
+            netlink.ip("link", "del", name)
+            removed.append(name)
+    with contextlib.suppress(netlink.IpError):
+        for ns in netlink.ip("netns", "list").split():
+            if not ns.startswith("fpsb-") or netlink.ip("netns", "pids", ns).strip():
+                continue
+            if all(lk.get("ifname") == "lo" for lk in netlink.links(ns)):
+                netlink.ip("netns", "del", ns)
+                removed.append(ns)
+    return removed
+
+
 def _mac(server_id: str) -> str:
     raw = bytes.fromhex(server_id.replace("-", "")[:6])
     return "fa:16:3e:" + ":".join(f"{b:02x}" for b in raw)
@@ -240,11 +277,13 @@ class NamespaceBackend:
         self._guests: list[NamespaceGuest] = []
         self._lock = threading.Lock()
         networks = [ipaddress.ip_network(s.cidr) for s in subnets]
+        reap_stale()
         try:
             netlink.check_ranges(networks, netlink.host_networks())
             if os.path.exists(f"/sys/class/net/{self.bridge}"):
                 raise netlink.IpError(f"interface {self.bridge} exists already")
-            commands = [f"link add {self.bridge} type bridge"]
+            commands = [f"link add {self.bridge} type bridge",
+                        f'link set {self.bridge} alias "{_ALIAS} pid={os.getpid()}"']
             for s in subnets:
                 plen = ipaddress.ip_network(s.cidr).prefixlen
                 extra = " nodad" if s.ip_version == 6 else ""

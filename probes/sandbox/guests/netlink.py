@@ -48,6 +48,12 @@ def _json(*args: str) -> list[dict[str, Any]]:
     return data if isinstance(data, list) else []
 
 
+def links(netns: str | None = None) -> list[dict[str, Any]]:
+    """Every interface (``ip -d -j link``), with its alias and master."""
+    data = json.loads(ip("-d", "-j", "link", "show", netns=netns) or "[]")
+    return data if isinstance(data, list) else []
+
+
 def host_networks() -> list[tuple[IpNetwork, str]]:
     """Every address and route the host namespace has, with a description for messages."""
     found: list[tuple[IpNetwork, str]] = []
