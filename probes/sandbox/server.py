@@ -102,8 +102,8 @@ class Sandbox:
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> Self:
         """Create the cloud, bind both families, serve, and write clouds.yaml/sandbox.json."""
-        self.cloud = Cloud(self.config, self.state_dir)
-        try:
+        try:  # a failure anywhere (even building the cloud) removes what start() made
+            self.cloud = Cloud(self.config, self.state_dir)
             ssl_ctx = self._ssl_context() if self.tls else None
             app = SandboxApp(self.cloud, self.control_token)
             self._bind(app, ssl_ctx)

@@ -8,6 +8,7 @@ HTTP server on a socket that lives in the guest's namespace.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import socket
 import threading
@@ -33,9 +34,10 @@ def _network_data(addresses: tuple[GuestAddress, ...], gateways: dict[int, str],
     networks = []
     for i, a in enumerate(addresses):
         kind = "ipv4" if a.version == 4 else "ipv6"
-        cidr = f"{a.addr}/{prefixes[a.version]}"
+        # Nova writes the netmask in full (255.255.255.128, ffff:ffff:ffff:ffff::).
+        netmask = ipaddress.ip_interface(f"{a.addr}/{prefixes[a.version]}").netmask
         networks.append({"id": f"network{i}", "link": "tap0", "type": kind,
-                         "ip_address": a.addr, "netmask": cidr.split("/")[1],
+                         "ip_address": a.addr, "netmask": str(netmask),
                          "routes": [{"network": "0.0.0.0" if a.version == 4 else "::",
                                      "netmask": "0.0.0.0" if a.version == 4 else "::",
                                      "gateway": gateways[a.version]}],
@@ -53,7 +55,9 @@ def documents(spec: GuestSpec, addresses: tuple[GuestAddress, ...], gateways: di
                  "devices": []}
     docs: dict[str, bytes] = {
         "/openstack/": b"latest\n",
-        "/openstack/latest/": b"meta_data.json\nnetwork_data.json\nuser_data\n",
+        # Nova lists user_data only when the server has some.
+        "/openstack/latest/": b"meta_data.json\nnetwork_data.json\n"
+                              + (b"user_data\n" if spec.user_data is not None else b""),
         "/openstack/latest/meta_data.json": json.dumps(meta_data).encode(),
         "/openstack/latest/network_data.json":
             json.dumps(_network_data(addresses, gateways, prefixes)).encode(),

@@ -1,11 +1,12 @@
 """Namespace guests (root): each guest is a network namespace with a veth into one bridge per
 sandbox, real addresses from the network's subnets (IPv4 and IPv6), a metadata service at
 169.254.169.254 inside the namespace, an SSH banner on port 22, and its user-data run inside the
-namespace with a private hostname, /root, /home and /run — like a freshly booted image."""
+namespace with a private hostname, /root, /home, /run and /tmp — like a freshly booted image."""
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import ipaddress
 import os
 import secrets
@@ -13,31 +14,23 @@ import shutil
 import signal
 import socket
 import threading
+import time
 from pathlib import Path
 
 from probes.sandbox.guests import netlink
 from probes.sandbox.guests.banner import BannerService
 from probes.sandbox.guests.base import GuestAddress, GuestError, GuestSpec
+from probes.sandbox.guests.bridge import create_bridge, delete_bridge
 from probes.sandbox.guests.console import ConsoleLog
+from probes.sandbox.guests.guestexec import boot_command
+from probes.sandbox.guests.ipam import Allocator, Lease
 from probes.sandbox.guests.metadata import METADATA_ADDR, MetadataServer, documents, mjf_metadata
-from probes.sandbox.guests.nsio import listen_in_netns
+from probes.sandbox.guests.nsio import listen_in_netns, pids_in, pin
+from probes.sandbox.guests.reap import NETNS_PREFIX, reap_stale, veth_of
 from probes.sandbox.guests.userdata import GUEST_PATH, UserDataRun, run_user_data
-from probes.sandbox.inventory import NetworkRec, SubnetRec
+from probes.sandbox.inventory import SubnetRec
 
 REACH_PORT = 22
-# Runs as root in the guest's own mount and UTS namespaces: copy the user-data where cloud-init
-# would keep it, hide the host's home directories, set the guest's hostname, run the script.
-_WRAPPER = """set -e
-mount -t tmpfs -o mode=0755 tmpfs /run
-mkdir -p /run/cloud-init/scripts
-cp "$1" /run/cloud-init/scripts/part-001
-chmod 700 /run/cloud-init/scripts/part-001
-mount -t tmpfs -o mode=0700 tmpfs /root
-mount -t tmpfs -o mode=0755 tmpfs /home
-hostname "$2"
-cd /root
-exec /run/cloud-init/scripts/part-001
-"""
 
 
 def available() -> str | None:
@@ -54,67 +47,9 @@ def available() -> str | None:
     return None
 
 
-_ALIAS = "fedprobe-sandbox"
-
-
-def reap_stale() -> list[str]:
-    """Remove what a killed sandbox (SIGKILL: no cleanup ran) left: bridges tagged with a pid
-    that no longer runs, their guests' veths, and fpsb- namespaces with no process and no
-    interface but loopback. Live sandboxes' bridges are never touched."""
-    removed: list[str] = []
-    try:
-        links = netlink.links()
-    except netlink.IpError:
-        return removed
-    for link in links:
-        alias = str(link.get("ifalias", ""))
-        if not alias.startswith(_ALIAS + " pid="):
-            continue
-        pid = alias.rsplit("=", 1)[1]
-        if pid.isdigit() and os.path.exists(f"/proc/{pid}"):
-            continue
-        name = str(link["ifname"])
-        for port in links:
-            if port.get("master") == name:
-                with contextlib.suppress(netlink.IpError):
-                    netlink.ip("link", "del", str(port["ifname"]))
-        with contextlib.suppress(netlink.IpError):
-            netlink.ip("link", "del", name)
-            removed.append(name)
-    with contextlib.suppress(netlink.IpError):
-        for ns in netlink.ip("netns", "list").split():
-            if not ns.startswith("fpsb-") or netlink.ip("netns", "pids", ns).strip():
-                continue
-            if all(lk.get("ifname") == "lo" for lk in netlink.links(ns)):
-                netlink.ip("netns", "del", ns)
-                removed.append(ns)
-    return removed
-
-
 def _mac(server_id: str) -> str:
     raw = bytes.fromhex(server_id.replace("-", "")[:6])
     return "fa:16:3e:" + ":".join(f"{b:02x}" for b in raw)
-
-
-class _Allocator:
-    """Host addresses per subnet: gateway, network and broadcast are never handed out."""
-
-    def __init__(self, subnets: list[SubnetRec]) -> None:
-        self._lock = threading.Lock()
-        self._used: dict[str, set[str]] = {s.id: {s.gateway_ip} for s in subnets}
-
-    def take(self, subnet: SubnetRec) -> str:
-        with self._lock:
-            used = self._used.setdefault(subnet.id, {subnet.gateway_ip})
-            for host in ipaddress.ip_network(subnet.cidr).hosts():
-                if str(host) not in used:
-                    used.add(str(host))
-                    return str(host)
-        raise GuestError(f"no free address left in subnet {subnet.cidr}")
-
-    def give_back(self, subnet_id: str, addr: str) -> None:
-        with self._lock:
-            self._used.get(subnet_id, set()).discard(addr)
 
 
 class NamespaceGuest:
@@ -124,26 +59,32 @@ class NamespaceGuest:
         self._spec = spec
         self._backend = backend
         short = spec.server_id.replace("-", "")[:8]
-        self.netns = f"fpsb-{short}"
-        self._veth = f"fpv{short}"
+        self.netns = f"{NETNS_PREFIX}{short}"
+        self._veth = veth_of(self.netns)
         self._dir = backend.root / spec.server_id
-        self._taken: list[tuple[str, str]] = []
+        # What this guest made, so a failed start or stop() removes exactly that — never a
+        # namespace, veth or directory of another guest whose name happened to collide.
+        self._made: set[str] = set()
+        self._lease = Lease()
         self._sockets: list[socket.socket] = []
         self._metadata: MetadataServer | None = None
         self._run: UserDataRun | None = None
         self._stopped = False
-        self._addresses: tuple[GuestAddress, ...] = ()
+        self._stop_lock = threading.Lock()
+        self._pinned: int | None = None
         try:
             self._start()
-        except BaseException:
+        except BaseException as exc:
             self.stop()
+            if isinstance(exc, OSError):
+                raise GuestError(f"guest start failed: {exc}") from None
             raise
 
     # -- Guest protocol ------------------------------------------------------------------------
     @property
     def addresses(self) -> tuple[GuestAddress, ...]:
         """The guest's IPv4 and IPv6 addresses on its network."""
-        return self._addresses
+        return self._lease.addresses
 
     @property
     def reach_port(self) -> int:
@@ -159,107 +100,123 @@ class NamespaceGuest:
         """Boot lines and the user-data's output."""
         return self.console_log.read()
 
+    @property
+    def stopped(self) -> bool:
+        """Whether stop() ran (everything the guest made is gone)."""
+        return self._stopped
+
     def alive(self) -> bool:
         """False once stopped or if the namespace vanished."""
         return not self._stopped and os.path.exists(f"/run/netns/{self.netns}")
 
     def stop(self) -> None:
         """Kill everything in the namespace, remove veth, namespace, files. Idempotent."""
-        if self._stopped:
-            return
-        self._stopped = True
+        # Held throughout: a second caller (compute thread vs. backend.close()) returns only
+        # once everything is gone.
+        with self._stop_lock:
+            if self._stopped:
+                return
+            self._stopped = True
+            self._teardown()
+
+    def _teardown(self) -> None:
         for sock in self._sockets:
             self._backend.banner.remove(sock)
         if self._metadata is not None:
             self._metadata.stop()
-        self._kill()
-        with contextlib.suppress(netlink.IpError):
-            netlink.ip("link", "del", self._veth)
-        with contextlib.suppress(netlink.IpError):
-            netlink.ip("netns", "del", self.netns)
-        for subnet_id, addr in self._taken:
-            self._backend.allocator.give_back(subnet_id, addr)
-        shutil.rmtree(self._dir, ignore_errors=True)
+        if "netns" in self._made:
+            self._kill()
+        if "veth" in self._made:
+            with contextlib.suppress(netlink.IpError):
+                netlink.ip("link", "del", self._veth)
+        if "netns" in self._made:
+            with contextlib.suppress(netlink.IpError):
+                netlink.ip("netns", "del", self.netns)
+        if self._pinned is not None:
+            os.close(self._pinned)
+            self._pinned = None
+        # Given back once (stop() runs once); the addresses stay readable, as process guests'.
+        self._backend.allocator.release(self._lease)
+        if "dir" in self._made:
+            shutil.rmtree(self._dir, ignore_errors=True)
 
     # -- start-up ------------------------------------------------------------------------------
     def _start(self) -> None:
         spec = self._spec
         self._dir.mkdir(parents=True, exist_ok=False)
+        self._made.add("dir")
         self._dir.chmod(0o700)
         self.console_log = ConsoleLog(self._dir / "console.log", self._backend.console_limit)
         say = self.console_log.say
         say(f"fedprobe-sandbox namespace guest {spec.server_id} ({spec.hostname}) booting")
-        network = next((n for n in spec.networks if n.subnets), None)
-        gateways: dict[int, str] = {}
-        prefixes: dict[int, int] = {}
-        if network is not None:
-            self._addresses = self._allocate(network, gateways, prefixes)
-        self._plumb(gateways, prefixes)
-        shown = ", ".join(a.addr for a in self._addresses) or "no network"
+        if spec.networks:  # booted with networks "none": no addresses, as on a real cloud
+            network = next((n for n in spec.networks if n.subnets), None)
+            if network is None:  # Nova: NetworkRequiresSubnet
+                names = ", ".join(n.name for n in spec.networks)
+                raise GuestError(f"network {names} has no subnet to boot instances on")
+            self._lease = self._backend.allocator.lease(network, _mac(spec.server_id))
+        self._plumb()
+        shown = ", ".join(a.addr for a in self.addresses) or "no network"
         say(f"eth0: {shown}")
-        for a in self._addresses:
+        for a in self.addresses:
             sock = listen_in_netns(self.netns, a.addr, REACH_PORT)
             self._sockets.append(sock)
             self._backend.banner.add(sock)
-        docs = documents(spec, self._addresses, gateways, prefixes)
-        self._metadata = MetadataServer(listen_in_netns(self.netns, METADATA_ADDR, 80), docs)
+        docs = documents(spec, self.addresses, self._lease.gateways, self._lease.prefixes)
+        sock = listen_in_netns(self.netns, METADATA_ADDR, 80)
+        try:
+            self._metadata = MetadataServer(sock, docs)
+        except BaseException:
+            sock.close()
+            raise
         say(f"metadata service: http://{METADATA_ADDR}/openstack/latest/meta_data.json")
         self._run_user_data()
 
-    def _allocate(self, network: NetworkRec, gateways: dict[int, str],
-                  prefixes: dict[int, int]) -> tuple[GuestAddress, ...]:
-        found = []
-        mac = _mac(self._spec.server_id)
-        for version in (4, 6):
-            subnet = next((s for s in network.subnets if s.ip_version == version), None)
-            if subnet is None:
-                continue
-            addr = self._backend.allocator.take(subnet)
-            self._taken.append((subnet.id, addr))
-            gateways[version] = subnet.gateway_ip
-            prefixes[version] = ipaddress.ip_network(subnet.cidr).prefixlen
-            found.append(GuestAddress(network.name, addr, version, mac))
-        return tuple(found)
-
-    def _plumb(self, gateways: dict[int, str], prefixes: dict[int, int]) -> None:
+    def _plumb(self) -> None:
         peer = f"fpg{self._veth[3:]}"
         try:
             netlink.ip("netns", "add", self.netns)
-            netlink.batch([f"link add {self._veth} type veth peer name {peer}",
-                           f"link set {peer} netns {self.netns}",
+            self._made.add("netns")
+            self._pinned = pin(self.netns)
+            # Made alone so a name clash fails here, before anything of another guest could
+            # be taken for ours.
+            netlink.ip("link", "add", self._veth, "type", "veth", "peer", "name", peer)
+            self._made.add("veth")
+            netlink.batch([f"link set {peer} netns {self.netns}",
                            f"link set {self._veth} master {self._backend.bridge}",
                            f"link set {self._veth} up"])
             inside = ["link set lo up", f"link set {peer} name eth0",
                       f"link set eth0 address {_mac(self._spec.server_id)}", "link set eth0 up",
                       f"addr add {METADATA_ADDR}/32 dev lo"]
-            for a in self._addresses:
+            for a in self.addresses:
+                # nodad: usable at once, and no other node can hold the address on this bridge
                 extra = " nodad" if a.version == 6 else ""
-                inside.append(f"addr add {a.addr}/{prefixes[a.version]} dev eth0{extra}")
-                inside.append(f"route add default via {gateways[a.version]}")
+                plen, gateway = self._lease.prefixes[a.version], self._lease.gateways[a.version]
+                inside.append(f"addr add {a.addr}/{plen} dev eth0{extra}")
+                inside.append(f"route add default via {gateway}")
             netlink.batch(inside, netns=self.netns)
         except netlink.IpError as exc:
             raise GuestError(f"guest network set-up failed: {exc}") from None
 
     def _run_user_data(self) -> None:
-        spec = self._spec
-
-        def inside(path: Path) -> list[str]:
-            return ["ip", "netns", "exec", self.netns, "unshare", "--uts", "--mount",
-                    "--propagation", "private", "sh", "-c", _WRAPPER, "guest", str(path),
-                    spec.hostname or "guest"]
-
+        # The whole environment: nothing of the sandbox's (tokens, passwords) reaches the guest.
         env = {"PATH": GUEST_PATH, "HOME": "/root", "LANG": "C.UTF-8"}
-        self._run = run_user_data(spec, self.console_log, self._dir, inside, env)
+        command = functools.partial(boot_command, self.netns, self._spec.hostname)
+        self._run = run_user_data(self._spec, self.console_log, self._dir, command, env)
 
     def _kill(self) -> None:
         if self._run is not None:
             self._run.stop()
         # Anything that left the process group (daemonised by the script) still lives in the
-        # namespace: `ip netns pids` finds it.
-        with contextlib.suppress(netlink.IpError):
-            for pid in netlink.ip("netns", "pids", self.netns).split():
-                with contextlib.suppress(ProcessLookupError, ValueError):
-                    os.kill(int(pid), signal.SIGKILL)
+        # namespace; a few rounds, as a dying shell may have forked meanwhile.
+        for _ in range(3):
+            pids = pids_in(self._pinned) if self._pinned is not None else []
+            if not pids:
+                return
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            time.sleep(0.05)
 
 
 class NamespaceBackend:
@@ -272,7 +229,7 @@ class NamespaceBackend:
         self.root = root
         self.banner = banner
         self.console_limit = console_limit
-        self.allocator = _Allocator(subnets)
+        self.allocator = Allocator(subnets)
         self.bridge = bridge_name or f"fpsb{secrets.token_hex(3)}"
         self._guests: list[NamespaceGuest] = []
         self._lock = threading.Lock()
@@ -280,28 +237,21 @@ class NamespaceBackend:
         reap_stale()
         try:
             netlink.check_ranges(networks, netlink.host_networks())
-            if os.path.exists(f"/sys/class/net/{self.bridge}"):
-                raise netlink.IpError(f"interface {self.bridge} exists already")
-            commands = [f"link add {self.bridge} type bridge",
-                        f'link set {self.bridge} alias "{_ALIAS} pid={os.getpid()}"']
-            for s in subnets:
-                plen = ipaddress.ip_network(s.cidr).prefixlen
-                extra = " nodad" if s.ip_version == 6 else ""
-                commands.append(f"addr add {s.gateway_ip}/{plen} dev {self.bridge}{extra}")
-            commands.append(f"link set {self.bridge} up")
-            netlink.batch(commands)
+            create_bridge(self.bridge, subnets)
         except netlink.IpError as exc:
-            with contextlib.suppress(netlink.IpError):
-                if os.path.exists(f"/sys/class/net/{self.bridge}") and bridge_name is None:
-                    netlink.ip("link", "del", self.bridge)
             raise GuestError(str(exc)) from None
-        root.mkdir(parents=True, exist_ok=True)
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            delete_bridge(self.bridge)
+            raise GuestError(f"cannot create {root}: {exc.strerror}") from None
 
     def start(self, spec: GuestSpec) -> NamespaceGuest:
         """Start one guest (GuestError when its network cannot be set up)."""
         guest = NamespaceGuest(spec, self)
         with self._lock:
-            self._guests = [g for g in self._guests if g.alive()]
+            # Stopped ones are dropped; a crashed one stays until stopped, so close() cleans it.
+            self._guests = [g for g in self._guests if not g.stopped]
             self._guests.append(guest)
         return guest
 
@@ -311,5 +261,4 @@ class NamespaceBackend:
             guests, self._guests = self._guests, []
         for guest in guests:
             guest.stop()
-        with contextlib.suppress(netlink.IpError):
-            netlink.ip("link", "del", self.bridge)
+        delete_bridge(self.bridge)

@@ -17,6 +17,13 @@ IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 _TIMEOUT = 10.0
 # Ranges that must never be handed to guests on these machines, whatever the config says.
 FORBIDDEN = (ipaddress.ip_network("192.0.2.0/24"),)
+# Ranges with a meaning of their own: a bridge address there would change how the host reaches
+# e.g. its own 169.254.169.254, so no subnet may touch them.
+_SPECIAL = tuple((ipaddress.ip_network(net), why) for net, why in (
+    ("0.0.0.0/8", "'this network'"), ("127.0.0.0/8", "loopback"),
+    ("169.254.0.0/16", "link-local (the metadata address)"), ("224.0.0.0/3", "multicast/reserved"),
+    ("::/127", "unspecified/loopback"), ("fe80::/10", "link-local"), ("ff00::/8", "multicast"),
+))
 
 
 class IpError(Exception):
@@ -89,13 +96,23 @@ def _ignorable(net: IpNetwork) -> bool:
 
 
 def check_ranges(subnets: Iterable[IpNetwork], host: list[tuple[IpNetwork, str]]) -> None:
-    """Refuse subnets in a forbidden range or overlapping anything the host already has."""
+    """Refuse subnets in a forbidden or special range, overlapping each other, or overlapping
+    anything the host already has."""
+    seen: list[IpNetwork] = []
     for subnet in subnets:
         for bad in FORBIDDEN:
             if subnet.version == bad.version and subnet.overlaps(bad):
                 raise IpError(f"subnet {subnet} overlaps {bad}, this machine's own network: "
                               "use documentation ranges such as 198.51.100.0/24 or "
                               "2001:db8::/32")
+        for special, why in _SPECIAL:
+            if subnet.version == special.version and subnet.overlaps(special):
+                raise IpError(f"subnet {subnet} overlaps {special} ({why})")
+        for other in seen:
+            # Both gateways would sit on the one bridge: which guest a packet reaches is moot.
+            if other.version == subnet.version and subnet.overlaps(other):
+                raise IpError(f"subnet {subnet} overlaps subnet {other} of this sandbox")
+        seen.append(subnet)
         for net, what in host:
             if _ignorable(net) or net.version != subnet.version:
                 continue
