@@ -36,6 +36,7 @@ Command = Callable[[argparse.Namespace, Environment], ExitStatus]
 
 
 def _parser() -> tuple[argparse.ArgumentParser, Any]:
+    from exporters import cmd as exporter_cmd
     from probes import health_cmd, proxy_cmd, token_cmd, vm_cmd
     from probes.sandbox import cmd as sandbox_cmd
 
@@ -50,6 +51,7 @@ def _parser() -> tuple[argparse.ArgumentParser, Any]:
     token_cmd.register(sub)
     health_cmd.register(sub)
     sandbox_cmd.register(sub)
+    exporter_cmd.register(sub)
     return parser, sub
 
 

@@ -136,11 +136,37 @@ def from_sites_file(path: Path, name: str | None, vo: str | None) -> dict[str, A
     if name is None or name not in sites:
         raise SiteError(f"sites file {path}: no site {name!r} (has: "
                         f"{', '.join(sorted(sites)) or 'none'})")
-    merged = merge(dict(data.get("defaults") or {}), dict(sites[name] or {}))
+    return with_secrets(_entry(data, name), path)
+
+
+def _entry(data: dict[str, Any], name: str) -> dict[str, Any]:
+    entry = (data.get("sites") or {})[name]
+    if entry is not None and not isinstance(entry, dict):
+        raise SiteError(f"sites file: site {name!r} must be a mapping")
+    merged = merge(dict(data.get("defaults") or {}), dict(entry or {}))
     merged["name"] = name
-    if "auth" in merged:
-        merged["auth"] = read_secret_files(merged["auth"], f"sites file {path}")
     return merged
+
+
+def with_secrets(site: dict[str, Any], path: Path) -> dict[str, Any]:
+    """The site with its ``*_file`` secrets read now (files may be rotated between runs)."""
+    if "auth" not in site:
+        return site
+    return {**site, "auth": read_secret_files(site["auth"], f"sites file {path}")}
+
+
+def all_sites(path: Path, vo: str | None) -> dict[str, dict[str, Any]]:
+    """Every site of a sites file, unvalidated and with secret files not read yet."""
+    data = _read_yaml(path, "sites file")
+    if not isinstance(data, dict):
+        raise SiteError(f"sites file {path}: top level must be a mapping")
+    if "gocdb" in data and "endpoint" in data:
+        site = _from_egi(data, path, vo)
+        return {site["name"]: site}
+    sites = data.get("sites") or {}
+    if not isinstance(sites, dict):
+        raise SiteError(f"sites file {path}: 'sites' must be a mapping of names to sites")
+    return {str(name): _entry(data, name) for name in sites}
 
 
 _ATOMIC = frozenset({"image"})  # one way of choosing: a later choice replaces, never mixes

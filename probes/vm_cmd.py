@@ -11,6 +11,7 @@ import os
 import signal
 import socket
 import tempfile
+import time
 import types
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -60,6 +61,12 @@ def register(sub: Any) -> None:
     n.add_argument("--crit-phase", action="append", default=[], metavar="PHASE=RANGE")
     n.add_argument("-v", "--verbose", action="count", default=0)
     n.add_argument("--json", type=Path, metavar="FILE", help="also write the result as JSON")
+    m = p.add_argument_group("Prometheus (one-shot)")
+    m.add_argument("--textfile", type=Path, metavar="DIR",
+                   help="also write DIR/fedprobe_vm_<site>.prom for node_exporter's textfile "
+                        "collector (atomically)")
+    m.add_argument("--pushgateway", metavar="URL",
+                   help="also push the result to this Pushgateway (job fedprobe_vm, site)")
     p.set_defaults(run=run)
     p.error = types.MethodType(_usage_error, p)  # type: ignore[method-assign]
 
@@ -146,7 +153,12 @@ def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
         return ExitStatus.UNKNOWN
     if args.verbose >= 3:
         logging.basicConfig(level=logging.DEBUG, stream=env.stderr)
+    if args.textfile is not None and not args.textfile.is_dir():
+        print(f"{PLUGIN_NAME} UNKNOWN - --textfile {args.textfile}: not a directory",
+              file=env.stdout)
+        return ExitStatus.UNKNOWN
     old = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    started = time.time()
     try:
         runner = LifecycleRunner(site, host, deadline, hard, _driver)
         result = runner.run()
@@ -165,5 +177,11 @@ def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
             _write_json(args.json, result.as_dict())
         except OSError as exc:
             text += f"(could not write --json {args.json}: {exc.strerror})\n"
+    if args.textfile is not None or args.pushgateway:
+        from exporters.oneshot import publish
+
+        for problem in publish(result, site, started, args.textfile, args.pushgateway,
+                               max(1.0, min(10.0, hard.left()))):
+            text += f"({problem})\n"
     env.stdout.write(text)
     return ExitStatus(code)

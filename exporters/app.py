@@ -1,0 +1,189 @@
+"""The exporter as one object: its config (reloadable), the store of results, the scheduler that
+fills it, and the /metrics exposition, rendered in the background whenever results changed (at
+most every `render_interval` seconds) so a scrape only copies bytes."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.exposition import generate_latest
+from prometheus_client.registry import Collector, CollectorRegistry
+
+from exporters import config as cfg
+from exporters.collector import registry_for
+from exporters.model import CheckRun
+from exporters.runchecks import deadlines, run_check
+from exporters.scheduler import POOLS, Scheduler
+from exporters.store import Store
+from probes.deadline import Deadline
+
+log = logging.getLogger(__name__)
+
+
+class Exporter:
+    """Loads the config, schedules the checks, keeps and renders their results."""
+
+    def __init__(self, config_path: Path, render_interval: float = 1.0) -> None:
+        self.config_path = config_path
+        self.config = cfg.load(config_path)  # ConfigError: refuse to start
+        self.host = self.config.file.monitoring_host or socket.getfqdn()
+        self.store = Store(self.config.file.history)
+        self.scheduler = Scheduler({"vm": self.config.file.workers.vm,
+                                    "fast": self.config.file.workers.fast}, self.execute)
+        self.started = time.time()
+        self.reload_ok = True
+        self.reload_success_at = time.time()
+        self.reload_error = ""
+        self._reload_lock = threading.Lock()
+        self._render_interval = render_interval
+        self._results = b""
+        self._rendered_version = -1
+        self._stop = threading.Event()
+        self._registry = registry_for(self.store)
+        self._own = CollectorRegistry(auto_describe=False)
+        self._own.register(_OwnCollector(self))
+        self._probe_slots = threading.BoundedSemaphore(self.config.file.workers.fast)
+        self._configure_store()
+
+    # -- life ------------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start scheduling and rendering."""
+        self._render()
+        threading.Thread(target=self._renderer, name="fedprobe-render", daemon=True).start()
+        self.scheduler.start(self.config.jobs)
+        log.info("scheduling %d checks of %d sites (workers: vm %d, fast %d)",
+                 len(self.config.jobs), len(self.config.sites), self.config.file.workers.vm,
+                 self.config.file.workers.fast)
+
+    def stop(self) -> bool:
+        """Graceful shutdown; True if every running check ended within shutdown_grace."""
+        grace = self.config.file.shutdown_grace
+        log.info("stopping: no new checks; waiting up to %.0fs for running ones to clean up",
+                 grace)
+        left = self.scheduler.stop(grace)
+        self._stop.set()
+        self.store.changed.set()
+        for job in left:
+            log.error("%s check of %s still running after %.0fs: it may leave a VM behind "
+                      "(the next run's sweep removes it)", job.check, job.site, grace)
+        return not left
+
+    def reload(self) -> bool:
+        """Re-read the config; on any error keep the running one and say why in one line."""
+        with self._reload_lock:
+            try:
+                new = cfg.load(self.config_path)
+            except cfg.ConfigError as exc:
+                self.reload_ok = False
+                self.reload_error = str(exc)
+                log.error("config reload rejected, still running the previous config: %s", exc)
+                return False
+            self.config = new
+            self._configure_store()
+            self.scheduler.replace(new.jobs)
+            self.reload_ok = True
+            self.reload_error = ""
+            self.reload_success_at = time.time()
+            log.info("config reloaded: %d checks of %d sites", len(new.jobs), len(new.sites))
+            return True
+
+    def _configure_store(self) -> None:
+        c = self.config
+        self.store.configure(((j.site, j.check, str(c.sites[j.site].get("driver", "openstack")),
+                               j.options.interval) for j in c.jobs), c.file.history)
+
+    # -- running checks --------------------------------------------------------------------------
+    def execute(self, job: cfg.Job, soft: Deadline, hard: Deadline) -> None:
+        """One scheduled run (a worker thread calls this)."""
+        run = run_check(job, self.config, self.host, soft, hard)
+        self.store.record(run, only_scheduled=True)
+        log.debug("%s %s: %s", job.site, job.check, run.summary)
+
+    def probe(self, site: str, check: str, timeout: float) -> CheckRun | None:
+        """A fast check run now, within `timeout` seconds (None: too many /probe at once)."""
+        job = next((j for j in self.config.jobs if j.key == (site, check)), None)
+        if job is None:
+            job = cfg.Job(site, check, cfg.options_for(self.config, site, check))
+            cfg.check_job(self.config, job)  # ConfigError: the web layer answers 400
+        if not self._probe_slots.acquire(timeout=min(1.0, timeout / 4)):
+            return None
+        try:
+            soft, hard = deadlines(min(timeout, job.options.timeout) + 0.5)
+            return run_check(job, self.config, self.host, soft, hard)
+        finally:
+            self._probe_slots.release()
+
+    # -- exposition ------------------------------------------------------------------------------
+    def metrics(self) -> bytes:
+        """The last rendered results and the exporter's own series, right now."""
+        return self._results + generate_latest(self._own)
+
+    def _render(self) -> None:
+        version = self.store.version
+        self._results = generate_latest(self._registry)
+        self._rendered_version = version
+
+    def _renderer(self) -> None:
+        while not self._stop.is_set():
+            self.store.changed.wait()
+            self.store.changed.clear()
+            if self._stop.is_set():
+                return
+            if self.store.version != self._rendered_version:
+                t0 = time.monotonic()
+                self._render()
+                self.render_seconds = time.monotonic() - t0
+            self._stop.wait(self._render_interval)
+
+    render_seconds = 0.0
+
+
+class _OwnCollector(Collector):
+    """The exporter's own health, read live (cheap: a few dozen samples)."""
+
+    def __init__(self, exporter: Exporter) -> None:
+        self.x = exporter
+
+    def collect(self) -> Iterator[Metric]:
+        x, sched = self.x, self.x.scheduler
+        depth = GaugeMetricFamily("fedprobe_exporter_queue_depth", "Checks due and waiting "
+                                  "for a worker.", labels=["pool"])
+        running = GaugeMetricFamily("fedprobe_exporter_running_checks", "Checks running now.",
+                                    labels=["pool"])
+        workers = GaugeMetricFamily("fedprobe_exporter_workers", "The pool's size.",
+                                    labels=["pool"])
+        skipped = CounterMetricFamily("fedprobe_exporter_runs_skipped", "Occurrences skipped "
+                                      "because the previous run of the same check was still "
+                                      "going.", labels=["pool"])
+        lag = HistogramMetricFamily("fedprobe_exporter_scheduling_lag_seconds", "How late a "
+                                    "check started after it was due.", labels=["pool"])
+        for pool in POOLS:
+            depth.add_metric([pool], sched.queue_depth(pool))
+            running.add_metric([pool], sched.running[pool])
+            workers.add_metric([pool], sched.workers[pool])
+            skipped.add_metric([pool], sched.skipped(pool))
+            buckets, total = sched.lag_snapshot(pool)
+            lag.add_metric([pool], buckets, total)
+        yield from (depth, running, workers, skipped, lag)
+        yield GaugeMetricFamily("fedprobe_exporter_config_last_reload_successful",
+                                "1 if the last (re)load of the config worked.",
+                                value=1 if x.reload_ok else 0)
+        yield GaugeMetricFamily("fedprobe_exporter_config_last_reload_success_timestamp_seconds",
+                                "When the config was last loaded successfully.",
+                                value=x.reload_success_at)
+        yield GaugeMetricFamily("fedprobe_exporter_sites", "Sites in the running config.",
+                                value=len(x.config.sites))
+        yield GaugeMetricFamily("fedprobe_exporter_start_time_seconds", "When the exporter "
+                                "started (counters restart from 0 then).", value=x.started)
+

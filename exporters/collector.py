@@ -1,0 +1,121 @@
+"""The fedprobe_* series (docs/exporter-metrics.md) from the Store, through prometheus_client's
+custom-collector API on a private CollectorRegistry. Reads cached results only."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector, CollectorRegistry
+
+from exporters.store import Store
+
+CHECK = ["site", "driver", "check"]
+PHASE = [*CHECK, "phase"]
+VM = ["site", "driver"]
+
+
+class ResultsCollector(Collector):
+    """Per check, per phase, VM and credential series. ``oneshot``: only what one run says
+    (no counters, histograms or schedule), for textfile and Pushgateway output."""
+
+    def __init__(self, store: Store, oneshot: bool = False) -> None:
+        self.store = store
+        self.oneshot = oneshot
+
+    def collect(self) -> Iterator[Metric]:
+        g = {name: GaugeMetricFamily(name, doc, labels=labels) for name, doc, labels in _GAUGES}
+        runs = CounterMetricFamily("fedprobe_check_runs", "Runs finished since the exporter "
+                                   "started.", labels=CHECK)
+        failures = CounterMetricFamily("fedprobe_check_failures", "Failed runs by reason (the "
+                                       "first phase with the worst state, or timeout/internal).",
+                                       labels=[*CHECK, "reason"])
+        leaked_total = CounterMetricFamily("fedprobe_vm_leaked", "VMs left behind since the "
+                                           "exporter started.", labels=VM)
+        hist = HistogramMetricFamily("fedprobe_phase_duration_seconds", "Duration of every VM "
+                                     "run's phases.", labels=PHASE)
+        with self.store.reading() as all_series:
+            for s in all_series:
+                labels = [s.site, s.driver, s.check]
+                if s.interval is not None and not self.oneshot:
+                    g["fedprobe_check_interval_seconds"].add_metric(labels, s.interval)
+                if not self.oneshot:
+                    if s.latest is not None:
+                        runs.add_metric(labels, s.runs)
+                        g["fedprobe_check_consecutive_failures"].add_metric(
+                            labels, s.consecutive_failures)
+                    for reason, n in sorted(s.failures.items()):
+                        failures.add_metric([*labels, reason], n)
+                    for phase, h in s.phase_hist.items():
+                        hist.add_metric([*labels, phase], h.cumulative(), h.sum)
+                    if s.check == "vm" and s.latest is not None:
+                        leaked_total.add_metric([s.site, s.driver], s.leaked_total)
+                if s.last_success is not None:
+                    g["fedprobe_check_last_success_timestamp_seconds"].add_metric(
+                        labels, s.last_success)
+                run = s.latest
+                if run is None:
+                    continue
+                g["fedprobe_check_status"].add_metric(labels, run.state)
+                g["fedprobe_check_success"].add_metric(labels, 1 if run.success else 0)
+                g["fedprobe_check_duration_seconds"].add_metric(labels, run.duration)
+                g["fedprobe_check_last_run_timestamp_seconds"].add_metric(labels, run.finished)
+                for p in run.phases:
+                    pl = [*labels, p.name]
+                    g["fedprobe_phase_status"].add_metric(pl, p.state)
+                    if p.passed is not None:
+                        g["fedprobe_phase_success"].add_metric(pl, 1 if p.passed else 0)
+                    if p.seconds is not None:
+                        g["fedprobe_phase_last_duration_seconds"].add_metric(pl, p.seconds)
+                for kind, ts in run.expiries:
+                    g["fedprobe_credential_expiry_timestamp_seconds"].add_metric(
+                        [*labels, kind], ts)
+                if run.check != "vm":
+                    continue
+                vm = [s.site, s.driver]
+                g["fedprobe_vm_leaked"].add_metric(vm, run.leaked)
+                for family, ok in run.reachable:
+                    g["fedprobe_vm_reachable"].add_metric([*vm, family], 1 if ok else 0)
+                boot = run.phase("boot")
+                if boot is not None and boot.passed and boot.seconds is not None:
+                    g["fedprobe_vm_boot_seconds"].add_metric(vm, boot.seconds)
+        yield from g.values()
+        if not self.oneshot:
+            yield from (runs, failures, leaked_total, hist)
+
+
+_GAUGES = (
+    ("fedprobe_check_status", "Nagios state (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN) of the "
+     "last run.", CHECK),
+    ("fedprobe_check_success", "1 if the last run was OK or WARNING, else 0.", CHECK),
+    ("fedprobe_check_duration_seconds", "Wall time of the last run.", CHECK),
+    ("fedprobe_check_last_run_timestamp_seconds", "Unix time the last run finished.", CHECK),
+    ("fedprobe_check_last_success_timestamp_seconds", "Unix time the last successful run "
+     "finished.", CHECK),
+    ("fedprobe_check_interval_seconds", "The check's configured schedule interval.", CHECK),
+    ("fedprobe_check_consecutive_failures", "Failed runs in a row since the last success.",
+     CHECK),
+    ("fedprobe_phase_status", "Nagios state the phase earned in the last run (policy "
+     "applied).", PHASE),
+    ("fedprobe_phase_success", "1 if the phase passed in the last run, 0 if it failed; absent "
+     "when skipped.", PHASE),
+    ("fedprobe_phase_last_duration_seconds", "Seconds the phase took in the last run.", PHASE),
+    ("fedprobe_vm_reachable", "1 if the last run's VM answered over the family, else 0.",
+     [*VM, "family"]),
+    ("fedprobe_vm_leaked", "VMs the last run could not delete.", VM),
+    ("fedprobe_vm_boot_seconds", "BUILD to ACTIVE seconds of the last run.", VM),
+    ("fedprobe_credential_expiry_timestamp_seconds", "Unix time the credential the check "
+     "read expires.", [*CHECK, "kind"]),
+)
+
+
+def registry_for(store: Store, oneshot: bool = False) -> CollectorRegistry:
+    """A private registry (no process or platform collectors) serving the store."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(ResultsCollector(store, oneshot))
+    return registry

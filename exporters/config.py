@@ -1,0 +1,211 @@
+"""The exporter's configuration: where to listen, which sites (from the VM probe's sites file),
+which checks run how often, and the worker pools. Validated completely — every site built, every
+secret file read — before it is used, so a bad config is refused at start-up and a bad reload is
+rejected with the old config kept. Errors are one line naming the file, key and value."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from probes import sources
+from probes.site import Site
+
+CHECKS = ("vm", "keystone", "api", "proxy", "token")
+FAST = ("keystone", "api", "proxy", "token")
+Seconds = Annotated[float, Field(gt=0)]
+
+
+class ConfigError(Exception):
+    """The exporter config (or a file it names) is unusable; one line."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CheckConfig(_Model):
+    """How one check runs for one site: its schedule and its own options."""
+
+    enabled: bool = True
+    interval: Seconds = 60.0
+    timeout: Seconds = 30.0
+    # keystone
+    services: tuple[str, ...] = ("compute", "image", "network")
+    token_warning: Seconds = 600.0
+    # proxy and token: the file to check, the seconds-left thresholds
+    file: str | None = None
+    vo: str | None = None
+    fqan: str | None = None
+    cacert: str | None = None
+    warning: float | None = None
+    critical: float | None = None
+
+
+_CHECK_DEFAULTS: dict[str, dict[str, Any]] = {
+    "vm": {"interval": 900.0, "timeout": 600.0},
+    "keystone": {"interval": 60.0, "timeout": 30.0},
+    "api": {"interval": 120.0, "timeout": 30.0},
+    "proxy": {"enabled": False, "interval": 300.0, "timeout": 10.0,
+              "warning": 43200.0, "critical": 10800.0},
+    "token": {"enabled": False, "interval": 300.0, "timeout": 10.0,
+              "warning": 600.0, "critical": 120.0},
+}
+
+
+class Checks(_Model):
+    vm: dict[str, Any] = Field(default_factory=dict)
+    keystone: dict[str, Any] = Field(default_factory=dict)
+    api: dict[str, Any] = Field(default_factory=dict)
+    proxy: dict[str, Any] = Field(default_factory=dict)
+    token: dict[str, Any] = Field(default_factory=dict)
+
+
+class Workers(_Model):
+    vm: int = Field(2, ge=1, le=64)
+    fast: int = Field(8, ge=1, le=256)
+
+
+class ExporterFile(_Model):
+    """The YAML file as written by the operator."""
+
+    listen: tuple[str, ...] = ("127.0.0.1:9847",)
+    sites_file: str
+    vo: str | None = None
+    monitoring_host: str | None = None
+    workers: Workers = Field(default_factory=Workers)
+    history: int = Field(10, ge=1, le=1000)
+    shutdown_grace: Seconds = 120.0
+    checks: Checks = Field(default_factory=Checks)
+    sites: dict[str, Checks | None] | None = None  # default: every site of sites_file
+
+
+@dataclass(frozen=True)
+class Job:
+    """One scheduled check of one site."""
+
+    site: str
+    check: str
+    options: CheckConfig
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """(site, check): at most one run of it at a time."""
+        return self.site, self.check
+
+    @property
+    def pool(self) -> str:
+        """Which worker pool runs it."""
+        return "vm" if self.check == "vm" else "fast"
+
+
+@dataclass(frozen=True)
+class ExporterConfig:
+    """A validated config: the file, the sites (raw, secrets read at each run) and the jobs."""
+
+    path: Path
+    file: ExporterFile
+    sites_path: Path
+    sites: dict[str, dict[str, Any]]
+    jobs: tuple[Job, ...]
+
+    def site(self, name: str, need_image: bool) -> Site:
+        """The site as a check uses it now (secret files read again: they may rotate)."""
+        raw = sources.with_secrets(self.sites[name], self.sites_path)
+        return sources.build([(f"sites file {self.sites_path}", raw)], need_image=need_image)
+
+
+def _where(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(p) for p in loc) or "top level"
+
+
+def _check(path: Path, site: str, name: str, *layers: dict[str, Any]) -> CheckConfig:
+    merged: dict[str, Any] = dict(_CHECK_DEFAULTS[name])
+    for layer in layers:
+        merged.update(layer)
+    try:
+        return CheckConfig.model_validate(merged)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise ConfigError(f"{path}: site {site} check {name} {_where(err['loc'])} value "
+                          f"{err.get('input')!r:.60}: {err['msg']}") from None
+
+
+def load(path: Path) -> ExporterConfig:
+    """Read and validate the exporter config and everything it refers to."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"exporter config {path}: cannot read: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" (line {mark.line + 1})" if mark is not None else ""
+        raise ConfigError(f"exporter config {path}: not valid YAML{at}") from None
+    try:
+        file = ExporterFile.model_validate(data if data is not None else {})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        shown = "" if isinstance(err.get("input"), dict) else f" value {err.get('input')!r:.60}"
+        raise ConfigError(f"exporter config {path}: {_where(err['loc'])}{shown}: "
+                          f"{err['msg']}") from None
+    for addr in file.listen:
+        parse_listen(addr, path)
+    sites_path = (path.parent / os.path.expanduser(file.sites_file)).resolve()
+    try:
+        available = sources.all_sites(sites_path, file.vo)
+    except sources.SiteError as exc:
+        raise ConfigError(f"exporter config {path}: {exc}") from None
+    wanted = file.sites if file.sites is not None else {name: None for name in available}
+    jobs = []
+    for name, own in wanted.items():
+        if name not in available:
+            raise ConfigError(f"exporter config {path}: sites.{name}: no such site in "
+                              f"{sites_path} (has: {', '.join(sorted(available)) or 'none'})")
+        for check in CHECKS:
+            options = _check(path, name, check, getattr(file.checks, check),
+                             getattr(own, check) if own is not None else {})
+            if options.enabled:
+                jobs.append(Job(name, check, options))
+    config = ExporterConfig(path, file, sites_path, {n: available[n] for n in wanted},
+                            tuple(jobs))
+    for job in jobs:
+        check_job(config, job)
+    return config
+
+
+def options_for(config: ExporterConfig, site: str, check: str) -> CheckConfig:
+    """The options a check of a site has in this config, scheduled or not (for /probe)."""
+    own = (config.file.sites or {}).get(site)
+    return _check(config.path, site, check, getattr(config.file.checks, check),
+                  getattr(own, check) if own is not None else {})
+
+
+def check_job(config: ExporterConfig, job: Job) -> None:
+    """Build the site now, so a broken site or an unreadable secret fails the load."""
+    try:
+        site = config.site(job.site, need_image=job.check == "vm")
+    except sources.SiteError as exc:
+        raise ConfigError(f"exporter config {config.path}: site {job.site} ({job.check}): "
+                          f"{exc}") from None
+    if job.check == "proxy" and not (job.options.file or site.auth.x509_proxy):
+        raise ConfigError(f"exporter config {config.path}: site {job.site} check proxy: "
+                          "needs file (or an x509 auth type with x509_proxy)")
+    if job.check == "token" and not job.options.file:
+        raise ConfigError(f"exporter config {config.path}: site {job.site} check token: "
+                          "needs file (the OIDC access token file to watch)")
+
+
+def parse_listen(addr: str, path: Path | None = None) -> tuple[str, int]:
+    """'127.0.0.1:9847' or '[::1]:9847' -> (host, port)."""
+    host, sep, port = addr.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        where = f"exporter config {path}: " if path else ""
+        raise ConfigError(f"{where}listen value {addr!r}: expected HOST:PORT or [V6]:PORT")
+    return host, int(port)
+

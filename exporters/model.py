@@ -1,0 +1,59 @@
+"""What one check run left behind, as the exporter keeps it: typed, immutable, with bounded
+labels only (no VM id or run id reaches a metric; the debug log may name them)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
+STATE_NAMES = ("OK", "WARNING", "CRITICAL", "UNKNOWN")
+
+
+@dataclass(frozen=True)
+class PhaseRun:
+    """One phase (VM) or step (fast checks) of a run."""
+
+    name: str
+    state: int               # Nagios state the phase earned (policy applied)
+    passed: bool | None      # None: skipped / did not run
+    seconds: float | None    # None: skipped
+
+
+@dataclass(frozen=True)
+class CheckRun:
+    """The result of one run of one check at one site."""
+
+    site: str
+    driver: str
+    check: str
+    state: int
+    summary: str                      # the one line an operator reads
+    started: float                    # Unix time
+    duration: float                   # seconds
+    phases: tuple[PhaseRun, ...] = ()
+    reason: str = ""                  # why it failed ("" when it succeeded)
+    leaked: int = 0                   # VMs this run could not delete
+    reachable: tuple[tuple[str, bool], ...] = ()     # (ipv4|ipv6, answered)
+    expiries: tuple[tuple[str, float], ...] = ()     # (proxy|voms_ac|token, Unix time)
+    log: tuple[str, ...] = field(default=(), compare=False)
+
+    @property
+    def success(self) -> bool:
+        """It worked (OK or WARNING: perhaps with findings)."""
+        return self.state in (OK, WARNING)
+
+    @property
+    def finished(self) -> float:
+        """Unix time the run ended."""
+        return self.started + self.duration
+
+    def phase(self, name: str) -> PhaseRun | None:
+        """The phase of that name, if the run has it."""
+        return next((p for p in self.phases if p.name == name), None)
+
+
+def failure_reason(phases: tuple[PhaseRun, ...], state: int) -> str:
+    """The first phase holding the run's (bad) state: what an operator looks at first."""
+    if state in (OK, WARNING):
+        return ""
+    return next((p.name for p in phases if p.state == state), "internal")

@@ -1,0 +1,210 @@
+"""The exporter's HTTP side (a WSGI app, werkzeug request/response): /metrics (cached bytes),
+/probe (a fast check now, blackbox style), /-/healthy, /-/ready, /-/reload, the / status page
+and /logs (a check's recent runs with their debug logs)."""
+
+from __future__ import annotations
+
+import html
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.registry import Collector, CollectorRegistry
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+from werkzeug.routing import Map, Rule
+from werkzeug.wrappers import Request, Response
+
+from exporters.config import CHECKS, FAST, ConfigError
+from exporters.model import STATE_NAMES, CheckRun
+
+if TYPE_CHECKING:
+    from exporters.app import Exporter
+
+DEFAULT_SCRAPE_TIMEOUT = 10.0   # seconds, when Prometheus does not say
+SCRAPE_MARGIN = 0.5             # seconds kept for answering within the scrape timeout
+
+
+class WebApp:
+    """WSGI callable over one Exporter."""
+
+    def __init__(self, exporter: Exporter) -> None:
+        self.x = exporter
+        self.ready = False
+        self.urls = Map([
+            Rule("/metrics", endpoint="metrics", methods=["GET"]),
+            Rule("/probe", endpoint="probe", methods=["GET"]),
+            Rule("/-/healthy", endpoint="healthy", methods=["GET", "HEAD"]),
+            Rule("/-/ready", endpoint="ready", methods=["GET", "HEAD"]),
+            Rule("/-/reload", endpoint="reload", methods=["POST", "PUT"]),
+            Rule("/", endpoint="status", methods=["GET"]),
+            Rule("/logs", endpoint="logs", methods=["GET"]),
+        ])
+
+    def __call__(self, environ: dict[str, Any],
+                 start_response: Callable[..., Any]) -> Iterable[bytes]:
+        request = Request(environ)
+        try:
+            endpoint, _ = self.urls.bind_to_environ(environ).match()
+            response: Response = getattr(self, f"_{endpoint}")(request)
+        except MethodNotAllowed as exc:
+            response = _text(f"{request.method} not allowed on {request.path}\n", 405)
+            response.headers["Allow"] = ", ".join(exc.valid_methods or [])
+        except NotFound:
+            response = _text(f"no page {request.path}: see / for what this exporter serves\n",
+                             404)
+        except HTTPException as exc:
+            response = _text(f"{exc.description}\n", exc.code or 400)
+        return response(environ, start_response)
+
+    # -- machine endpoints ------------------------------------------------------------------------
+    def _metrics(self, request: Request) -> Response:
+        return Response(self.x.metrics(), content_type=CONTENT_TYPE_LATEST)
+
+    def _healthy(self, request: Request) -> Response:
+        return _text("Healthy\n")
+
+    def _ready(self, request: Request) -> Response:
+        return _text("Ready\n") if self.ready else _text("Not ready\n", 503)
+
+    def _reload(self, request: Request) -> Response:
+        if self.x.reload():
+            return _text("config reloaded\n")
+        return _text(f"config reload rejected (previous config kept): {self.x.reload_error}\n",
+                     500)
+
+    def _probe(self, request: Request) -> Response:
+        site = request.args.get("target", "")
+        check = request.args.get("check") or request.args.get("module") or ""
+        if check == "vm":
+            return _text("check=vm cannot run inside a scrape (a VM lifecycle takes minutes): "
+                         "the exporter runs it on its schedule; scrape /metrics for "
+                         "fedprobe_check_status{check=\"vm\"}\n", 400)
+        if check not in FAST:
+            return _text(f"check {check!r}: expected one of {', '.join(FAST)}\n", 400)
+        if site not in self.x.config.sites:
+            return _text(f"target {site!r}: no such site (has: "
+                         f"{', '.join(sorted(self.x.config.sites)) or 'none'})\n", 400)
+        raw = request.headers.get("X-Prometheus-Scrape-Timeout-Seconds")
+        try:
+            timeout = float(raw) if raw else DEFAULT_SCRAPE_TIMEOUT
+        except ValueError:
+            return _text(f"X-Prometheus-Scrape-Timeout-Seconds {raw!r}: not a number\n", 400)
+        timeout = max(0.5, timeout - SCRAPE_MARGIN)
+        try:
+            run = self.x.probe(site, check, timeout)
+        except ConfigError as exc:
+            return _text(f"{exc}\n", 400)
+        if run is None:
+            return _text("too many /probe requests at once; try again\n", 503)
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(_ProbeCollector(run))
+        return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+
+    # -- pages for people -------------------------------------------------------------------------
+    def _status(self, request: Request) -> Response:
+        now = time.time()
+        rows = []
+        for site in sorted(self.x.config.sites):
+            cells = []
+            for check in CHECKS:
+                last, _ = self.x.store.get(site, check)
+                scheduled = any(j.key == (site, check) for j in self.x.config.jobs)
+                cells.append(_cell(site, check, last, scheduled, now))
+            rows.append(f"<tr><th>{html.escape(site)}</th>{''.join(cells)}</tr>")
+        head = "".join(f"<th>{c}</th>" for c in CHECKS)
+        reload = ("" if self.x.reload_ok else
+                  f"<p class=bad>Last config reload rejected: {html.escape(self.x.reload_error)}"
+                  "</p>")
+        body = (f"<h1>fedprobe exporter</h1><p>config {html.escape(str(self.x.config_path))}; "
+                f"{len(self.x.config.sites)} sites, {len(self.x.config.jobs)} scheduled checks; "
+                f"<a href=/metrics>/metrics</a></p>{reload}"
+                f"<table><tr><th>site</th>{head}</tr>{''.join(rows)}</table>")
+        return _page("fedprobe exporter", body, refresh=30)
+
+    def _logs(self, request: Request) -> Response:
+        site, check = request.args.get("site", ""), request.args.get("check", "")
+        _, history = self.x.store.get(site, check)
+        if not history:
+            return _page("no runs", f"<p>No runs of {html.escape(check)} at "
+                                    f"{html.escape(site)} yet. <a href=/>back</a></p>", code=404)
+        parts = []
+        for run in history:
+            when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(run.started))
+            log = "\n".join(run.log)
+            parts.append(f"<h2 class={_css(run.state)}>{when} UTC — {STATE_NAMES[run.state]} "
+                         f"in {run.duration:.1f}s</h2><p>{html.escape(run.summary)}</p>"
+                         f"<pre>{html.escape(log)}</pre>")
+        return _page(f"{check} at {site}", f"<h1>{html.escape(check)} at {html.escape(site)}"
+                                           f"</h1><p><a href=/>back</a></p>{''.join(parts)}")
+
+
+class _ProbeCollector(Collector):
+    """One /probe answer: probe_success and probe_duration_seconds (as blackbox_exporter) plus
+    the check's steps."""
+
+    def __init__(self, run: CheckRun) -> None:
+        self.run = run
+
+    def collect(self) -> Iterator[Metric]:
+        r = self.run
+        yield GaugeMetricFamily("probe_success", "1 if the check was OK or WARNING.",
+                                value=1 if r.success else 0)
+        yield GaugeMetricFamily("probe_duration_seconds", "How long the check took.",
+                                value=r.duration)
+        yield GaugeMetricFamily("fedprobe_probe_status", "Nagios state of the check.",
+                                value=r.state)
+        status = GaugeMetricFamily("fedprobe_probe_phase_status", "Nagios state of each step.",
+                                   labels=["phase"])
+        seconds = GaugeMetricFamily("fedprobe_probe_phase_duration_seconds", "Seconds each step "
+                                    "took.", labels=["phase"])
+        for p in r.phases:
+            status.add_metric([p.name], p.state)
+            if p.seconds is not None:
+                seconds.add_metric([p.name], p.seconds)
+        yield from (status, seconds)
+        expiry = GaugeMetricFamily("fedprobe_probe_credential_expiry_timestamp_seconds",
+                                   "Unix time the credential expires.", labels=["kind"])
+        for kind, ts in r.expiries:
+            expiry.add_metric([kind], ts)
+        yield expiry
+
+
+def _text(body: str, code: int = 200) -> Response:
+    return Response(body, status=code, content_type="text/plain; charset=utf-8")
+
+
+def _css(state: int) -> str:
+    return ("ok", "warn", "bad", "unknown")[state]
+
+
+def _age(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f}s ago"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f}min ago"
+    return f"{seconds / 3600:.1f}h ago"
+
+
+def _cell(site: str, check: str, last: CheckRun | None, scheduled: bool, now: float) -> str:
+    if last is None:
+        return f"<td class=none>{'waiting for first run' if scheduled else 'not scheduled'}</td>"
+    link = f"/logs?site={html.escape(site)}&amp;check={check}"
+    return (f"<td class={_css(last.state)}><a href=\"{link}\">{STATE_NAMES[last.state]}</a> "
+            f"<small>{_age(now - last.finished)}</small><br>"
+            f"<small>{html.escape(last.summary[:160])}</small></td>")
+
+
+_STYLE = ("body{font-family:sans-serif;margin:1em 2em}table{border-collapse:collapse}"
+          "td,th{border:1px solid #ccc;padding:4px 8px;vertical-align:top;text-align:left}"
+          "td{max-width:28em}.ok{background:#d8f5d8}.warn{background:#fff1c2}"
+          ".bad{background:#f8d0d0}.unknown{background:#e4d8f0}.none{color:#888}"
+          "pre{background:#f4f4f4;padding:8px;white-space:pre-wrap}")
+
+
+def _page(title: str, body: str, code: int = 200, refresh: int | None = None) -> Response:
+    meta = f"<meta http-equiv=refresh content={refresh}>" if refresh else ""
+    doc = (f"<!doctype html><html><head><meta charset=utf-8>{meta}<title>{html.escape(title)}"
+           f"</title><style>{_STYLE}</style></head><body>{body}</body></html>")
+    return Response(doc, status=code, content_type="text/html; charset=utf-8")
