@@ -90,6 +90,8 @@ def _checked(config: Mapping[str, Any]) -> dict[str, Any]:
 class _Server:
     """A server process on 127.0.0.1 with its log file; stop() or a with block ends it."""
 
+    ready_path = "/-/ready"
+
     def __init__(self, name: str, process: subprocess.Popen[bytes], url: str, log: Path) -> None:
         self.name, self.process, self.url, self.log = name, process, url, log
         self.session = requests.Session()
@@ -101,7 +103,8 @@ class _Server:
         return "\n".join(text.splitlines()[-lines:])
 
     def wait_ready(self, timeout: float = 30.0) -> None:
-        """Poll /-/ready until it answers 200; RuntimeError (with the log) if it exits or hangs."""
+        """Poll ready_path until it answers 200; RuntimeError (with the log) if it exits or
+        hangs."""
         deadline = time.monotonic() + timeout
         delay = 0.02
         while time.monotonic() < deadline:
@@ -109,7 +112,7 @@ class _Server:
                 raise RuntimeError(f"{self.name} exited ({self.process.returncode}):\n"
                                    f"{self.log_tail()}")
             try:
-                if self.session.get(f"{self.url}/-/ready", timeout=2).status_code == 200:
+                if self.session.get(f"{self.url}{self.ready_path}", timeout=2).status_code == 200:
                     return
             except requests.ConnectionError:
                 pass
@@ -200,6 +203,12 @@ class PushGateway(_Server):
     """A running Pushgateway."""
 
 
+class NodeExporter(_Server):
+    """A running node_exporter serving only its textfile collector."""
+
+    ready_path = "/metrics"  # node_exporter 1.5 has no /-/ready
+
+
 S = TypeVar("S", bound=_Server)
 
 
@@ -269,6 +278,20 @@ def start_pushgateway(tmp_dir: Path) -> PushGateway:
                 f"--persistence.file={workdir / 'pushgateway.data'}"]
 
     return _start(PushGateway, "pushgateway", command, workdir)
+
+
+def start_node_exporter(tmp_dir: Path, textfile_dir: Path) -> NodeExporter:
+    """node_exporter on 127.0.0.1 with every collector off but the textfile one reading
+    textfile_dir: what a site runs to pick up `fedprobe vm --textfile` results."""
+    binary = find_binary("prometheus-node-exporter", "node_exporter")
+    workdir = Path(tempfile.mkdtemp(prefix="node-exporter-", dir=tmp_dir))
+
+    def command(port: int) -> list[str]:
+        return [binary, f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn",
+                "--collector.disable-defaults", "--collector.textfile",
+                f"--collector.textfile.directory={textfile_dir}"]
+
+    return _start(NodeExporter, "node-exporter", command, workdir)
 
 
 def promtool(*args: str, stdin: str | None = None,
