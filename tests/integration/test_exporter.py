@@ -107,7 +107,7 @@ def _blackhole() -> socket.socket:
 
 
 def _sites_file(sb: Sandbox, path: Path, hang_port: int) -> dict[str, Any]:
-    data = yaml.safe_load(sb.sites_yaml.read_text())
+    data: dict[str, Any] = yaml.safe_load(sb.sites_yaml.read_text())
     sandbox = data["sites"]["sandbox"]
     data["sites"] = {
         "sandbox": sandbox,
@@ -154,8 +154,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
                                               "api": {"enabled": False},
                                               "proxy": {"enabled": False},
                                               "token": {"enabled": False}},
-                  "hang": {k: {"enabled": False} for k in
-                           ("vm", "keystone", "api", "proxy", "token")}})
+                  # keystone runs that hang until their timeout, all the time
+                  "hang": {"keystone": {"interval": 1, "timeout": 4},
+                           **{k: {"enabled": False} for k in ("vm", "api", "proxy", "token")}}})
         exporter = ExporterProcess(config, tmp / "exporter.log")
         prom = start_prometheus(tmp, [exporter.url.removeprefix("http://")],
                                 rule_files=[RULES])
@@ -295,6 +296,34 @@ def test_probe_endpoint(stack: dict[str, Any]) -> None:
     bad = exporter.get("/probe?target=sandbox&check=keystone",
                        headers={"X-Prometheus-Scrape-Timeout-Seconds": "soon"})
     assert bad.status_code == 400
+
+
+def test_metrics_never_wait_for_a_check(stack: dict[str, Any]) -> None:
+    """Scrapes copy cached results: fast while a check hangs, and they run nothing."""
+    prom: PromServer = stack["prom"]
+    exporter: ExporterProcess = stack["exporter"]
+    # the hanging Keystone: its runs end at their deadline, as timeouts
+    found = prom.wait_for('fedprobe_check_failures_total{site="hang", check="keystone"}',
+                          timeout=30)
+    assert {s["metric"]["reason"] for s in found} == {"timeout"}, found
+    assert _value(prom, 'fedprobe_check_status{site="hang", check="keystone"}') == 2
+
+    def runs() -> float:
+        m = re.search(r'fedprobe_check_runs_total\{check="keystone",driver="openstack",'
+                      r'site="sandbox"\} (\S+)', exporter.get("/metrics").text)
+        assert m
+        return float(m.group(1))
+
+    before = runs()
+    times = []
+    for _ in range(50):
+        start = time.monotonic()
+        assert exporter.get("/metrics").status_code == 200
+        times.append(time.monotonic() - start)
+    after = runs()
+    assert max(times) < 0.5, f"slowest scrape {max(times):.3f}s"
+    # the schedule (every 2 s) ran at most a few times meanwhile; 50 scrapes ran nothing
+    assert after - before <= 2 + sum(times) / 2, (before, after, sum(times))
 
 
 def test_bad_config_at_startup_is_one_line(tmp_path: Path, shared: Sandbox) -> None:
