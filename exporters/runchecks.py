@@ -116,9 +116,9 @@ def vm_run(result: LifecycleResult, site: Site, started: float,
         reason = failure_reason(phases, state)
         if reason == "internal" and result.leaked_server_id:
             reason = "delete"
-    return CheckRun(site.name, site.driver, "vm", state, lines[0] if lines else "", started,
+    return CheckRun(site.name, site.driver, "vm", state, _status_line(lines), started,
                     result.total, phases, reason, 1 if result.leaked_server_id else 0,
-                    tuple(reachable), (), tuple(lines[1:]))
+                    tuple(reachable), (), tuple(lines))
 
 
 # -- keystone, api -------------------------------------------------------------------------------
@@ -139,8 +139,13 @@ def _health(job: Job, site: Site, soft: Deadline, started: float, t0: float) -> 
     if reason and soft.expired() and not soft.cancelled:
         reason = "timeout"
     lines = text.splitlines()
-    return CheckRun(site.name, site.driver, job.check, state, lines[0] if lines else "",
-                    started, time.monotonic() - t0, phases, reason, log=tuple(lines[1:]))
+    return CheckRun(site.name, site.driver, job.check, state, _status_line(lines),
+                    started, time.monotonic() - t0, phases, reason, log=tuple(lines))
+
+
+def _status_line(lines: list[str]) -> str:
+    """The plugin's status line without its perfdata (the log keeps the whole output)."""
+    return lines[0].split(" | ", 1)[0] if lines else ""
 
 
 # -- proxy, token --------------------------------------------------------------------------------
