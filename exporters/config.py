@@ -34,7 +34,7 @@ class CheckConfig(_Model):
 
     enabled: bool = True
     interval: Seconds = 60.0
-    timeout: Seconds = 30.0
+    timeout: float = Field(30.0, ge=2.0)  # a run needs a moment for cleanup and recording
     # keystone
     services: tuple[str, ...] = ("compute", "image", "network")
     token_warning: Seconds = 600.0
@@ -132,8 +132,9 @@ def _check(path: Path, site: str, name: str, *layers: dict[str, Any]) -> CheckCo
         return CheckConfig.model_validate(merged)
     except ValidationError as exc:
         err = exc.errors()[0]
-        raise ConfigError(f"{path}: site {site} check {name} {_where(err['loc'])} value "
-                          f"{err.get('input')!r:.60}: {err['msg']}") from None
+        raise ConfigError(f"exporter config {path}: site {site} check {name} "
+                          f"{_where(err['loc'])} value {err.get('input')!r:.60}: "
+                          f"{err['msg']}") from None
 
 
 def load(path: Path) -> ExporterConfig:

@@ -211,6 +211,9 @@ def _token(job: Job, site: Site, started: float, t0: float) -> CheckRun:
     except OSError as exc:
         return _credential_run(job, site, started, t0, CRITICAL,
                                f"token file {path}: cannot read: {exc.strerror}", ())
+    except UnicodeDecodeError:
+        return _credential_run(job, site, started, t0, CRITICAL,
+                               f"token file {path}: not text (not an access token)", ())
     except OidcError as exc:
         return _credential_run(job, site, started, t0, CRITICAL, f"token file {path}: {exc}",
                                ())

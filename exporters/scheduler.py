@@ -34,7 +34,6 @@ LAG_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 6
 class _Entry:
     job: Job
     due: float
-    busy: bool = False  # queued or running
 
 
 class Plan:
@@ -43,6 +42,9 @@ class Plan:
     def __init__(self, rng: random.Random | None = None) -> None:
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not a secret
         self._entries: dict[tuple[str, str], _Entry] = {}
+        # Queued or running; kept apart from the entries so that a job a reload removes and a
+        # later reload adds back does not start while its old run is still going.
+        self._busy: set[tuple[str, str]] = set()
         self._heap: list[tuple[float, int, tuple[str, str]]] = []
         self._seq = itertools.count()
         self.skipped: dict[str, int] = dict.fromkeys(POOLS, 0)
@@ -54,10 +56,9 @@ class Plan:
         for job in jobs:
             old = self._entries.get(job.key)
             if old is not None and old.job.options.interval == job.options.interval:
-                new[job.key] = _Entry(job, old.due, old.busy)
+                new[job.key] = _Entry(job, old.due)
             else:
-                due = now + self._rng.uniform(0, job.options.interval)
-                new[job.key] = _Entry(job, due, old.busy if old else False)
+                new[job.key] = _Entry(job, now + self._rng.uniform(0, job.options.interval))
         self._entries = new
         self._heap = [(e.due, next(self._seq), k) for k, e in new.items()]
         heapq.heapify(self._heap)
@@ -72,12 +73,12 @@ class Plan:
             if entry is None or entry.due != due:
                 continue  # removed or re-timed since
             interval = entry.job.options.interval
-            if entry.busy:
+            if key in self._busy:
                 self.skipped[entry.job.pool] += 1
                 log.info("%s check of %s is due but its previous run is still going; "
                          "skipping this occurrence", entry.job.check, entry.job.site)
             else:
-                entry.busy = True
+                self._busy.add(key)
                 out.append((entry.job, due))
             missed = max(0, int((now - due) // interval))
             entry.due = due + (missed + 1) * interval
@@ -86,9 +87,7 @@ class Plan:
 
     def done(self, key: tuple[str, str]) -> None:
         """A run of `key` ended: its next occurrence may run."""
-        entry = self._entries.get(key)
-        if entry is not None:
-            entry.busy = False
+        self._busy.discard(key)
 
     def next_due(self) -> float | None:
         """When the earliest job is due."""

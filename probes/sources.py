@@ -52,12 +52,16 @@ def _read_yaml(path: Path, what: str) -> Any:
         raise SiteError(f"{what} {path}: not valid YAML") from None
 
 
-def read_secret_files(auth: dict[str, Any], source: str) -> dict[str, Any]:
-    """Replace ``<secret>_file`` keys by the file's content; map auth type aliases."""
+def read_secret_files(auth: dict[str, Any], source: str,
+                      base: Path | None = None) -> dict[str, Any]:
+    """Replace ``<secret>_file`` keys by the file's content (a relative path is relative to
+    `base`, the directory of the file that names it); map auth type aliases."""
     out = dict(auth)
     for key in list(out):
         if key.endswith("_file") and key[:-5] in SECRET_OPTIONS:
             path = Path(os.path.expanduser(str(out.pop(key))))
+            if base is not None and not path.is_absolute():
+                path = base / path
             try:
                 out[key[:-5]] = path.read_text(encoding="utf-8").strip()
             except OSError as exc:
@@ -152,7 +156,7 @@ def with_secrets(site: dict[str, Any], path: Path) -> dict[str, Any]:
     """The site with its ``*_file`` secrets read now (files may be rotated between runs)."""
     if "auth" not in site:
         return site
-    return {**site, "auth": read_secret_files(site["auth"], f"sites file {path}")}
+    return {**site, "auth": read_secret_files(site["auth"], f"sites file {path}", path.parent)}
 
 
 def all_sites(path: Path, vo: str | None) -> dict[str, dict[str, Any]]:
@@ -205,7 +209,9 @@ def build(layers: list[tuple[str, dict[str, Any]]], need_image: bool = True) -> 
         value = "<redacted>" if secret else repr(err.get("input"))[:80]
         message = str(err["msg"]).removeprefix("Value error, ")
         structured = isinstance(err.get("input"), dict | list)  # may hold secrets: not shown
-        shown = "" if not err["loc"] or structured else f" value {value}"
+        # an unknown key may be a misspelled secret (pasword: ...): its value is never shown
+        unknown = err["type"] == "extra_forbidden"
+        shown = "" if not err["loc"] or structured or unknown else f" value {value}"
         raise SiteError(f"site {key}{shown}: {message} (from {sources})") from None
 
 

@@ -92,6 +92,8 @@ def render(scrape: int, now: float) -> str:
     text.family("fedprobe_check_runs_total", "counter", ((lb, 10 + scrape) for lb, s, c in checks))
     text.family("fedprobe_check_failures_total", "counter",
                 ((lb | {"reason": "reach_v6"}, scrape) for lb, s, c in checks if (s, c) in failed))
+    text.family("fedprobe_check_consecutive_failures", "gauge",
+                ((lb, scrape if (s, c) in failed else 0) for lb, s, c in checks))
 
     runs = [(lb | {"phase": p}, st, d) for lb, s, c in checks for p, st, d in _phase_runs(s, c)]
     ran = [(lb, st, d) for lb, st, d in runs if d is not None]
@@ -123,10 +125,12 @@ def render(scrape: int, now: float) -> str:
     text.family("fedprobe_exporter_workers", "gauge", pools)
     text.histogram("fedprobe_exporter_scheduling_lag_seconds", LAG_BUCKETS,
                    ((lb, 0.5, scrape * w) for lb, w in pools))
+    text.family("fedprobe_exporter_runs_skipped_total", "counter", ((lb, 0) for lb, w in pools))
     text.family("fedprobe_exporter_config_last_reload_successful", "gauge", [({}, 1)])
     text.family("fedprobe_exporter_config_last_reload_success_timestamp_seconds", "gauge",
                 [({}, now - 3600)])
     text.family("fedprobe_exporter_sites", "gauge", [({}, len(SITES))])
+    text.family("fedprobe_exporter_start_time_seconds", "gauge", [({}, now - 7200)])
     return "\n".join(text.lines) + "\n"
 
 

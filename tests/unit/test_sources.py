@@ -120,3 +120,17 @@ def test_an_image_choice_replaces_the_earlier_one() -> None:
     site = build([("sites file", {"auth": AUTH, "image": {"property": {"ad:appid": "x"}}}),
                   ("command line", {"image": {"name": "cirros"}})])
     assert site.image.name == "cirros" and site.image.property == {}
+
+
+def test_relative_secret_file_is_relative_to_the_sites_file(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch
+                                                             ) -> None:
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "pw").write_text("s3cret\n")
+    sites = tmp_path / "conf" / "sites.yaml"
+    auth = {k: v for k, v in AUTH.items() if k != "password"}
+    sites.write_text(yaml.safe_dump({"sites": {"A": {"auth": {**auth, "password_file": "pw"},
+                                                     **IMAGE}}}))
+    monkeypatch.chdir(tmp_path)  # not where the secret is
+    site = build([("sites file", from_sites_file(sites, "A", None))])
+    assert site.auth.password == "s3cret"
