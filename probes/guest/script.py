@@ -18,7 +18,9 @@ _TEMPLATE = r"""#!/bin/sh
 N=@NONCE@
 C=0
 say() { C=$((C + 1)); printf 'FPR %s %s\n' "$N" "$(printf '%s' "$*" | tr -d '\r\n')"; }
-fetch() { wget -q -T 3 -O- "$1" 2>/dev/null || curl -fsS -m 3 "$1" 2>/dev/null; }
+# busybox 1.35's wget crashes with -T (Debian 12's busybox-static): then timeout(1) bounds it
+fetch() { wget -q -T 3 -O- "$1" 2>/dev/null || curl -fsS -m 3 "$1" 2>/dev/null ||
+          timeout 5 wget -q -O- "$1" 2>/dev/null; }
 say "begin v=@VERSION@"
 say "ran=1"
 [ -r /proc/uptime ] && say "uptime=$(cut -d' ' -f1 /proc/uptime)"

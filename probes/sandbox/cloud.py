@@ -27,6 +27,8 @@ def _backend(cfg: SandboxConfig, inventory: Inventory, root: Path,
     limit = cfg.guests.console_limit_bytes
     if kind == "process":
         return ProcessBackend(root, limit, banner)
+    if kind == "qemu":
+        return _qemu(cfg, inventory, root)
     from probes.sandbox.guests import namespace
 
     reason = namespace.available()
@@ -40,6 +42,27 @@ def _backend(cfg: SandboxConfig, inventory: Inventory, root: Path,
                                           cfg.guests.bridge)
     except GuestError as exc:
         raise SandboxConfigError(f"namespace guests refused: {exc}") from None
+
+
+def _qemu(cfg: SandboxConfig, inventory: Inventory, root: Path) -> GuestBackend:
+    """Real tiny VMs: QEMU, the cached image (built now if needed), the bridge."""
+    from probes.sandbox.qemu import guest, image
+
+    q = cfg.guests.qemu
+    reason = guest.available(q.binary)
+    if reason is not None:
+        raise SandboxConfigError(f"guests.kind 'qemu' cannot be used here: {reason}")
+    try:
+        tiny = image.ensure(Path(q.image_cache) if q.image_cache else None)
+    except image.ImageError as exc:
+        raise SandboxConfigError(f"guests.kind 'qemu': tiny image: {exc}") from None
+    settings = guest.QemuSettings(q.binary, q.min_ram_mb, max(q.min_ram_mb, q.max_ram_mb),
+                                  cfg.guests.boot_timeout, q.cpus)
+    try:
+        return guest.QemuBackend(root, inventory.subnets(), cfg.guests.console_limit_bytes,
+                                 tiny, settings, cfg.guests.bridge)
+    except GuestError as exc:
+        raise SandboxConfigError(f"qemu guests refused: {exc}") from None
 
 
 class Cloud:
@@ -61,11 +84,12 @@ class Cloud:
         except BaseException:
             self.banner.close()
             raise
-        self.servers = ServerStore(self.backend, config.guests.boot_delay, config.delete_delay)
+        self.servers = ServerStore(self.backend, config.guests.boot_delay, config.delete_delay,
+                                   config.guests.boot_timeout)
 
     @property
     def guest_kind(self) -> str:
-        """Which guests this sandbox runs: "process" or "namespace"."""
+        """Which guests this sandbox runs: "process", "namespace" or "qemu"."""
         return self.backend.kind
 
     def set_faults(self, faults: Faults) -> None:

@@ -25,7 +25,7 @@ def register(sub: Any) -> None:
     p.add_argument("--state-dir", metavar="DIR", type=Path,
                    help="where clouds.yaml, the CA and guest files go (default: a temp dir "
                         "removed at exit)")
-    p.add_argument("--guests", choices=("auto", "process", "namespace"),
+    p.add_argument("--guests", choices=("auto", "process", "namespace", "qemu"),
                    help="guest kind (overrides the config)")
     p.add_argument("-v", "--verbose", action="count", default=0,
                    help="log sandbox activity to stderr")

@@ -61,9 +61,11 @@ class Server:
 class ServerStore:
     """All servers of the sandbox and the threads that move them through their lifecycle."""
 
-    def __init__(self, backend: GuestBackend, boot_delay: float, delete_delay: float) -> None:
+    def __init__(self, backend: GuestBackend, boot_delay: float, delete_delay: float,
+                 boot_timeout: float = 90.0) -> None:
         self.backend = backend
         self._boot_delay = boot_delay
+        self._boot_timeout = boot_timeout
         self._delete_delay = delete_delay
         self.lock = threading.RLock()
         self._servers: dict[str, Server] = {}
@@ -137,6 +139,11 @@ class ServerStore:
         if self._wait(server, self._boot_delay + faults.latency.get("boot", 0.0)):
             if faults.stuck_build:
                 self._wait(server, None)
+            elif faults.guest_never_boots and self.backend.kind != "qemu":
+                # a real VM hangs in its own init (QEMU guests); the others stay in BUILD
+                if self._wait(server, self._boot_timeout):
+                    self._to_error(server, f"guest did not boot within "
+                                           f"{self._boot_timeout:.0f}s (injected fault)")
             elif faults.boot_error:
                 self._to_error(server, faults.boot_error)
             else:
@@ -163,6 +170,16 @@ class ServerStore:
             log.exception("guest start failed for %s", server.id)
             self._to_error(server, f"guest start failed: {exc}")
             return
+        # A real VM is BUILD until its OS is up (its boot marker); the others are up at once.
+        wait_booted = getattr(guest, "wait_booted", None)
+        if wait_booted is not None:
+            error = wait_booted(lambda: self._closing.is_set()
+                                or server.delete_requested is not None)
+            if error is not None:
+                with self.lock:
+                    server.guest = guest  # deleting the server stops it
+                self._to_error(server, error)
+                return
         with self.lock:
             server.guest = guest
             server.metadata.update(guest.extra_metadata)
@@ -174,7 +191,7 @@ class ServerStore:
     def _check_alive(self, server: Server) -> None:
         guest = server.guest
         if guest is not None and server.status == "ACTIVE" and not guest.alive():
-            self._to_error(server, "guest died unexpectedly")
+            self._to_error(server, str(getattr(guest, "fault", "guest died unexpectedly")))
 
     def _to_error(self, server: Server, message: str) -> None:
         with self.lock:

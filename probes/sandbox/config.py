@@ -194,9 +194,21 @@ class Mjf(_Model):
     lifetime_secs: int = Field(172800, gt=0)
 
 
+class QemuGuests(_Model):
+    """Real tiny VMs (guests.kind qemu)."""
+
+    binary: str = "qemu-system-x86_64"
+    min_ram_mb: int = Field(128, ge=64, le=4096)   # the flavor's RAM, within these bounds
+    max_ram_mb: int = Field(256, ge=64, le=4096)
+    cpus: int = Field(1, ge=1, le=4)
+    image_cache: str | None = None  # default: $FEDPROBE_CACHE or ~/.cache/fedprobe
+
+
 class Guests(_Model):
-    kind: Literal["auto", "process", "namespace"] = "auto"
+    kind: Literal["auto", "process", "namespace", "qemu"] = "auto"
     boot_delay: float = Field(0.0, ge=0)
+    boot_timeout: float = Field(90.0, gt=0)  # a guest not booted by then: ERROR
+    qemu: QemuGuests = Field(default_factory=QemuGuests)
     console_limit_bytes: int = Field(1_048_576, gt=0)
     bridge: str | None = None
 

@@ -52,6 +52,7 @@ class Faults(BaseModel):
     quota_exceeded: Literal[None, 403, 413] = None
     token_valid_for: float | None = Field(None, gt=0)
     userdata_not_run: bool = False
+    guest_never_boots: bool = False  # BUILD until guests.boot_timeout, then ERROR
 
     @field_validator("latency")
     @classmethod

@@ -82,7 +82,8 @@ def create(ctx: Ctx) -> Reply:
         spec = GuestSpec(server.id, req.name, re.sub(r"[^a-z0-9-]", "-", req.name.lower())[:63],
                          project_id, now, req.user_data, not server.faults.userdata_not_run,
                          dict(req.metadata), req.networks, req.flavor.spec.vcpus,
-                         req.flavor.spec.ram, machine, job)
+                         req.flavor.spec.ram, machine, job,
+                         hang=server.faults.guest_never_boots)
         cloud.servers.create(server, spec)
     doc = {"id": server.id, "links": links(ctx, "servers", server.id),
            "OS-DCF:diskConfig": "MANUAL", "security_groups": [{"name": "default"}],

@@ -38,6 +38,7 @@ class GuestSpec:
     mjf_machine: dict[str, str] = field(default_factory=dict)
     mjf_job: dict[str, str] = field(default_factory=dict)
     public_keys: dict[str, str] = field(default_factory=dict)
+    hang: bool = False  # fault: the guest's OS never comes up (QEMU: init hangs before network)
 
 
 class Guest(Protocol):

@@ -81,9 +81,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
-        body = self.server.documents.get(path)
+        docs = self.server.documents_for(self.client_address[0])
+        body = docs.get(path)
         if body is None and not path.endswith("/"):
-            body = self.server.documents.get(path + "/")
+            body = docs.get(path + "/")
         status = 200 if body is not None else 404
         body = body if body is not None else b"404 Not Found\n"
         self.send_response(status)
@@ -110,6 +111,10 @@ class MetadataServer(ThreadingHTTPServer):
         self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05},
                                         name="guest-metadata", daemon=True)
         self._thread.start()
+
+    def documents_for(self, client: str) -> dict[str, bytes]:
+        """The documents this client sees (one guest per namespace: all of them)."""
+        return self.documents
 
     def stop(self) -> None:
         """Stop serving and close the socket."""
