@@ -27,6 +27,9 @@ def run(script: str) -> str:
 
 def test_make_demo_runs_the_vm_plugin() -> None:
     out = run("vm_demo.py")
+    # CI runs as root with QEMU installed (dev/system-deps): the demo boots a real VM
+    assert re.search(r"^guests: +qemu \(real tiny VMs", out, re.M), out
+    assert "not QEMU" not in out
     assert "FEDCLOUD_VM OK - VM lifecycle OK at sandbox" in out
     for phase in PHASES:
         assert re.search(rf"^{phase}\s+passed\s+\d+\.\d\ds ", out, re.M), f"{phase}:\n{out}"

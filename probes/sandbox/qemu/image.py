@@ -126,8 +126,13 @@ def ensure(root: Path | None = None) -> TinyImage:
 def _download(work: Path, pkgs: tuple[tuple[str, str], ...]) -> dict[str, Path]:
     debs = work / "debs"
     debs.mkdir()
-    _run("apt-get", "download", "-q", "-o", "APT::Sandbox::User=root",
-         *(f"{n}={v}" for n, v in pkgs), cwd=debs)
+    fetch = ("apt-get", "download", "-q", "-o", "APT::Sandbox::User=root",
+             *(f"{n}={v}" for n, v in pkgs))
+    try:
+        _run(*fetch, cwd=debs)
+    except ImageError:  # stale package lists: the mirror has moved on
+        _run("apt-get", "update", "-qq")
+        _run(*fetch, cwd=debs)
     found = {}
     for name, _ in pkgs:
         match = sorted(debs.glob(f"{name}_*.deb"))
