@@ -6,9 +6,12 @@ Root and slow (each boot is ~5 s of TCG)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
+import sys
 import time
+import types
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -37,6 +40,36 @@ def _netns() -> list[str]:
     out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True,
                          check=False).stdout
     return [line.split()[0] for line in out.splitlines() if line.startswith("fpsb-")]
+
+
+def test_a_killed_sandbox_takes_its_vms_along_and_the_next_one_reaps(tmp_path: Path) -> None:
+    # Before the module's shared sandbox exists (same subnets).
+    proc = subprocess.Popen([sys.executable, "-m", "probes", "sandbox", "--guests", "qemu",
+                             "--state-dir", str(tmp_path)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "sandbox.json").exists():
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+        info = json.loads((tmp_path / "sandbox.json").read_text())
+        api = Api(types.SimpleNamespace(base_url=info["base_url"], ca_file=None))
+        sid = api.create_server("orphan").json()["server"]["id"]
+        api.wait_status(sid, "ACTIVE", 60)
+        assert _qemu_pids(sid)
+    finally:
+        proc.kill()
+        proc.wait()
+    deadline = time.monotonic() + 10
+    while _qemu_pids(sid):  # QEMU dies with it (PR_SET_PDEATHSIG), no cleanup code ran
+        assert time.monotonic() < deadline, "QEMU outlived its killed sandbox"
+        time.sleep(0.1)
+    tap = f"fpt{sid.replace('-', '')[:8]}"
+    assert _links(tap)  # nothing cleaned up: the next sandbox's job
+    nxt = Sandbox(make_config(guests={"kind": "qemu", "boot_timeout": 30})).start()
+    nxt.stop()
+    assert not _links(tap)
+    assert not [n for n in _netns() if n.startswith("fpsb-md")]
 
 
 def test_shutdown_leaves_nothing_behind() -> None:
