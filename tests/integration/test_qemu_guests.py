@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -128,12 +129,15 @@ def test_full_lifecycle_against_a_real_vm(qsb: Sandbox) -> None:
 
 
 def test_serial_console_is_the_guests(api: Api) -> None:
-    sid = api.create_server("console", user_data="#!/bin/sh\necho user-data-says-$(hostname)\n"
-                            ).json()["server"]["id"]
+    script = "#!/bin/sh\nip -4 route\necho user-data-says-$(hostname)\n"
+    sid = api.create_server("console", user_data=script).json()["server"]["id"]
     doc = api.wait_status(sid, "ACTIVE", 60)
     text = api.wait_console(sid, "user-data-says-console", 30)
     assert BOOT_MARKER in text and "cloud-amd64" in text  # the guest's own kernel
     assert "config drive /dev/vda" in text
+    # network_data.json's routes, as Neutron's isolated metadata gives them
+    assert re.search(r"^default via 198\.51\.100\.1 dev eth0", text, re.M), text
+    assert re.search(r"^169\.254\.169\.254 via 198\.51\.100\.\d+ dev eth0", text, re.M), text
     addrs = [a["addr"] for net in doc["addresses"].values() for a in net]
     assert any(":" in a for a in addrs) and any("." in a for a in addrs)
     assert len(_qemu_pids(sid)) == 1

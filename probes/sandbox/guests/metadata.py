@@ -28,7 +28,7 @@ def mjf_metadata() -> dict[str, str]:
 
 
 def _network_data(addresses: tuple[GuestAddress, ...], gateways: dict[int, str],
-                  prefixes: dict[int, int]) -> dict[str, Any]:
+                  prefixes: dict[int, int], metadata_via: str | None = None) -> dict[str, Any]:
     mac = addresses[0].mac if addresses else ""
     links = [{"id": "tap0", "type": "ovs", "ethernet_mac_address": mac, "mtu": 1450}]
     networks = []
@@ -36,17 +36,22 @@ def _network_data(addresses: tuple[GuestAddress, ...], gateways: dict[int, str],
         kind = "ipv4" if a.version == 4 else "ipv6"
         # Nova writes the netmask in full (255.255.255.128, ffff:ffff:ffff:ffff::).
         netmask = ipaddress.ip_interface(f"{a.addr}/{prefixes[a.version]}").netmask
+        routes = [{"network": "0.0.0.0" if a.version == 4 else "::",
+                   "netmask": "0.0.0.0" if a.version == 4 else "::",
+                   "gateway": gateways[a.version]}]
+        if a.version == 4 and metadata_via:
+            # Neutron's isolated-metadata host route: 169.254.169.254 through the port that
+            # serves it on this network (not through the router, which would be the host)
+            routes.append({"network": METADATA_ADDR, "netmask": "255.255.255.255",
+                           "gateway": metadata_via})
         networks.append({"id": f"network{i}", "link": "tap0", "type": kind,
-                         "ip_address": a.addr, "netmask": str(netmask),
-                         "routes": [{"network": "0.0.0.0" if a.version == 4 else "::",
-                                     "netmask": "0.0.0.0" if a.version == 4 else "::",
-                                     "gateway": gateways[a.version]}],
+                         "ip_address": a.addr, "netmask": str(netmask), "routes": routes,
                          "network_id": a.network})
     return {"links": links, "networks": networks, "services": []}
 
 
 def documents(spec: GuestSpec, addresses: tuple[GuestAddress, ...], gateways: dict[int, str],
-              prefixes: dict[int, int]) -> dict[str, bytes]:
+              prefixes: dict[int, int], metadata_via: str | None = None) -> dict[str, bytes]:
     """Path -> body for everything the metadata service answers."""
     meta = {**spec.metadata, **mjf_metadata()}
     meta_data = {"uuid": spec.server_id, "name": spec.name, "hostname": spec.hostname,
@@ -60,7 +65,7 @@ def documents(spec: GuestSpec, addresses: tuple[GuestAddress, ...], gateways: di
                               + (b"user_data\n" if spec.user_data is not None else b""),
         "/openstack/latest/meta_data.json": json.dumps(meta_data).encode(),
         "/openstack/latest/network_data.json":
-            json.dumps(_network_data(addresses, gateways, prefixes)).encode(),
+            json.dumps(_network_data(addresses, gateways, prefixes, metadata_via)).encode(),
         "/latest/meta-data/": b"instance-id\nhostname\nlocal-ipv4\n",
         "/latest/meta-data/instance-id": spec.server_id.encode(),
         "/latest/meta-data/hostname": spec.hostname.encode(),

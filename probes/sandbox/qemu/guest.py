@@ -188,13 +188,16 @@ class QemuGuest:
         self._made.add("dir")
         self._dir.chmod(0o700)
         mac = _mac(spec.server_id)
+        via = None
         if spec.networks:
             network = next((n for n in spec.networks if n.subnets), None)
             if network is None:
                 names = ", ".join(n.name for n in spec.networks)
                 raise GuestError(f"network {names} has no subnet to boot instances on")
             self._lease = self._backend.allocator.lease(network, mac)
-        docs = documents(spec, self.addresses, self._lease.gateways, self._lease.prefixes)
+            v4 = next((s for s in network.subnets if s.ip_version == 4), None)
+            via = self._backend.metadata.ports.get(v4.id) if v4 is not None else None
+        docs = documents(spec, self.addresses, self._lease.gateways, self._lease.prefixes, via)
         drive = {k.removeprefix("/"): v for k, v in docs.items()
                  if k.startswith("/openstack/latest/") and not k.endswith("/")}
         configdrive.write(self._dir / "config.iso", drive)
@@ -270,8 +273,10 @@ class QemuBackend:
             create_bridge(self.bridge, subnets)
         except netlink.IpError as exc:
             raise GuestError(str(exc)) from None
+        # the metadata port: one address of each IPv4 subnet, never a guest's
+        ports = {s.id: self.allocator.take(s) for s in subnets if s.ip_version == 4}
         try:
-            self.metadata = MetadataNamespace(self.bridge, suffix, subnets)
+            self.metadata = MetadataNamespace(self.bridge, suffix, subnets, ports)
         except (netlink.IpError, OSError) as exc:
             delete_bridge(self.bridge)
             raise GuestError(f"metadata namespace: {exc}") from None

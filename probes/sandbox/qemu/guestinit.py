@@ -50,9 +50,9 @@ if [ -r "$OS/meta_data.json" ]; then say "config drive $CD"; else say "no config
 H=$(sed -n 's/.*"hostname": *"\([^"]*\)".*/\1/p' "$OS/meta_data.json" 2>/dev/null | head -n1)
 [ -n "$H" ] && hostname "$H" && echo "$H" > /etc/hostname
 
-# eth0 from network_data.json: "fam addr prefixlen gateway" per network
+# eth0 from network_data.json: "A fam addr prefixlen" and "R fam dest/prefixlen gateway" lines
 netlines() {
-    grep -oE '"(type|ip_address|netmask|gateway)": *"[^"]*"' "$1" \
+    grep -oE '"(type|ip_address|netmask|gateway|network)": *"[^"]*"' "$1" \
     | sed 's/"\([a-z_]*\)": *"\([^"]*\)"/\1 \2/' | awk '
     function bits(v,  n) { n = 0; while (v > 0) { n += v % 2; v = int(v / 2) } return n }
     function hex(h,  i, v) { v = 0; h = tolower(h)
@@ -63,11 +63,12 @@ netlines() {
             for (i = 1; i <= c; i++) if (p[i] != "") n += bits(hex(p[i])) }
         else { c = split(m, p, "."); for (i = 1; i <= c; i++) n += bits(p[i] + 0) }
         return n }
-    $1 == "type" { fam = ($2 == "ipv4" || $2 == "ipv6") ? $2 : ""; addr = ""; mask = ""; next }
-    fam != "" && $1 == "ip_address" { addr = $2; next }
-    fam != "" && $1 == "netmask" && mask == "" { mask = $2; next }
-    fam != "" && $1 == "gateway" && addr != "" {
-        print (fam == "ipv4" ? 4 : 6), addr, plen(mask), $2; fam = "" }'
+    $1 == "type" { v = ($2 == "ipv4") ? 4 : ($2 == "ipv6") ? 6 : 0; addr = ""; got = 0; next }
+    v && $1 == "ip_address" { addr = $2; next }
+    v && $1 == "netmask" && !got { print "A", v, addr, plen($2); got = 1; next }
+    v && $1 == "network" { dest = $2; next }
+    v && $1 == "netmask" { mask = $2; next }
+    v && $1 == "gateway" { print "R", v, dest "/" plen(mask), $2 }'
 }
 IF=eth0
 for i in 1 2 3 4 5 6 7 8 9 10; do [ -e /sys/class/net/$IF ] && break; sleep 0.2; done
@@ -77,13 +78,16 @@ ip link set $IF up
 ADDRS=""
 if [ -r "$OS/network_data.json" ]; then
     netlines "$OS/network_data.json" > /run/net.lines
-    while read -r fam addr plen gw; do
-        ip -$fam addr add "$addr/$plen" dev $IF && ADDRS="$ADDRS $addr/$plen"
-        [ -n "$gw" ] && ip -$fam route add default via "$gw" dev $IF 2>/dev/null
+    while read -r kind fam a b; do
+        case "$kind.$a" in
+            A.*) ip -$fam addr add "$a/$b" dev $IF && ADDRS="$ADDRS $a/$b" ;;
+            R.0.0.0.0/0|R.::/0) ip -$fam route add default via "$b" dev $IF ;;
+            R.*) ip -$fam route add "$a" via "$b" dev $IF ;;
+        esac
     done < /run/net.lines
 fi
-# the metadata service is on this link (as with Neutron's metadata proxy on the network)
-ip -4 route add 169.254.169.254/32 dev $IF 2>/dev/null
+# the metadata service: through the route network_data.json gave, else on this link
+ip -4 route show 169.254.169.254 | grep -q . || ip -4 route add 169.254.169.254/32 dev $IF
 say "network up:${ADDRS:- no addresses}"
 
 # an SSH-like banner on port 22 for reachability checks (both families)

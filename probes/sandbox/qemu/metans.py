@@ -48,8 +48,10 @@ class _SharedServer(MetadataServer):
 class MetadataNamespace:
     """The namespace, its veth on the bridge and the server in it."""
 
-    def __init__(self, bridge: str, suffix: str, subnets: list[SubnetRec]) -> None:
+    def __init__(self, bridge: str, suffix: str, subnets: list[SubnetRec],
+                 ports: dict[str, str]) -> None:
         self.netns = f"{NETNS_PREFIX}md{suffix}"
+        self.ports = ports  # subnet id -> this namespace's address in it (IPv4 subnets)
         self._veth = veth_of(self.netns)
         self._made: set[str] = set()
         self._pinned: int | None = None
@@ -82,7 +84,10 @@ class MetadataNamespace:
         # the guests are on this link: answer them directly, never through anything else
         for s in subnets:
             net = ipaddress.ip_network(s.cidr)
-            inside.append(f"route add {net} dev eth0")
+            if s.id in self.ports:  # a port on the subnet, as Neutron's metadata port
+                inside.append(f"addr add {self.ports[s.id]}/{net.prefixlen} dev eth0")
+            else:
+                inside.append(f"route add {net} dev eth0")
         netlink.batch(inside, netns=self.netns)
 
     def serve(self, addresses: list[str], docs: dict[str, bytes]) -> None:
