@@ -46,18 +46,21 @@ def _backend(cfg: SandboxConfig, inventory: Inventory, root: Path,
 
 def _qemu(cfg: SandboxConfig, inventory: Inventory, root: Path) -> GuestBackend:
     """Real tiny VMs: QEMU, the cached image (built now if needed), the bridge."""
-    from probes.sandbox.qemu import guest, image
+    from probes.sandbox.qemu import debimage, guest, image
 
     q = cfg.guests.qemu
     reason = guest.available(q.binary)
     if reason is not None:
         raise SandboxConfigError(f"guests.kind 'qemu' cannot be used here: {reason}")
+    cache = Path(q.image_cache) if q.image_cache else None
     try:
-        tiny = image.ensure(Path(q.image_cache) if q.image_cache else None)
+        tiny = debimage.ensure(cache) if q.image == "debian" else image.ensure(cache)
     except image.ImageError as exc:
-        raise SandboxConfigError(f"guests.kind 'qemu': tiny image: {exc}") from None
-    settings = guest.QemuSettings(q.binary, q.min_ram_mb, max(q.min_ram_mb, q.max_ram_mb),
-                                  cfg.guests.boot_timeout, q.cpus)
+        raise SandboxConfigError(f"guests.kind 'qemu': {q.image} image: {exc}") from None
+    low, cpus = (max(q.min_ram_mb, 512), max(q.cpus, 2)) if q.image == "debian" \
+        else (q.min_ram_mb, q.cpus)
+    settings = guest.QemuSettings(q.binary, low, max(low, q.max_ram_mb), cfg.guests.boot_timeout,
+                                  cpus)
     try:
         return guest.QemuBackend(root, inventory.subnets(), cfg.guests.console_limit_bytes,
                                  tiny, settings, cfg.guests.bridge)

@@ -198,6 +198,9 @@ class QemuGuests(_Model):
     """Real tiny VMs (guests.kind qemu)."""
 
     binary: str = "qemu-system-x86_64"
+    # tiny: kernel + busybox initramfs (~3-5 s to user-data); debian: Debian 12 with real
+    # cloud-init (opt-in, slow: a 2 min build once, 30-90 s boots; at least 512 MiB, 2 vCPUs)
+    image: Literal["tiny", "debian"] = "tiny"
     min_ram_mb: int = Field(128, ge=64, le=4096)   # the flavor's RAM, within these bounds
     max_ram_mb: int = Field(256, ge=64, le=4096)
     cpus: int = Field(1, ge=1, le=4)

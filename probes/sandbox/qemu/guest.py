@@ -200,6 +200,9 @@ class QemuGuest:
         docs = documents(spec, self.addresses, self._lease.gateways, self._lease.prefixes, via)
         drive = {k.removeprefix("/"): v for k, v in docs.items()
                  if k.startswith("/openstack/latest/") and not k.endswith("/")}
+        if not spec.run_user_data and self._backend.image.disk is not None:
+            # cloud-init runs what the drive holds; the tiny init obeys fedprobe.no_userdata
+            drive.pop("openstack/latest/user_data", None)
         configdrive.write(self._dir / "config.iso", drive)
         self._served = [a.addr for a in self.addresses] + [link_local(mac)]
         self._backend.metadata.serve(self._served, docs)
@@ -216,7 +219,7 @@ class QemuGuest:
     def _launch(self, mac: str) -> None:
         s, spec, image = self._backend.settings, self._spec, self._backend.image
         ram = max(s.min_ram_mb, min(s.max_ram_mb, spec.ram_mb))
-        cmdline = ["console=ttyS0", "quiet", "panic=-1"]
+        cmdline = ["console=ttyS0", "quiet", "panic=-1", *image.cmdline]
         if spec.hang:
             cmdline.append("fedprobe.hang")
         if not spec.run_user_data:
@@ -228,8 +231,10 @@ class QemuGuest:
                "-name", f"fedprobe-{spec.server_id[:8]}",
                "-kernel", str(image.kernel), "-initrd", str(image.initrd),
                "-append", " ".join(cmdline),
-               "-chardev", f"file,id=ser0,path={self.console_file}", "-serial", "chardev:ser0",
-               "-drive", f"file={self._dir / 'config.iso'},if=virtio,format=raw,readonly=on",
+               "-chardev", f"file,id=ser0,path={self.console_file}", "-serial", "chardev:ser0"]
+        if image.disk is not None:  # the root disk first (vda); the guest's writes are dropped
+            cmd += ["-drive", f"file={image.disk},if=virtio,format=raw,snapshot=on"]
+        cmd += ["-drive", f"file={self._dir / 'config.iso'},if=virtio,format=raw,readonly=on",
                "-device", "virtio-rng-pci"]
         if "tap" in self._made:
             cmd += ["-netdev", f"tap,id=net0,ifname={self._tap},script=no,downscript=no",

@@ -38,10 +38,14 @@ class ImageError(Exception):
 
 @dataclass(frozen=True)
 class TinyImage:
+    """A bootable guest: kernel and initramfs, and for a full image its root disk."""
+
     kernel: Path
     initrd: Path
     key: str
     versions: tuple[tuple[str, str], ...]
+    disk: Path | None = None      # root filesystem (attached read-only, writes in a snapshot)
+    cmdline: tuple[str, ...] = ()  # extra kernel arguments (root=...)
 
 
 def cache_root() -> Path:
