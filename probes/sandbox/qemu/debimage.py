@@ -18,7 +18,14 @@ import tempfile
 from pathlib import Path
 
 from probes.sandbox.qemu.guestinit import BOOT_MARKER
-from probes.sandbox.qemu.image import ImageError, TinyImage, _candidate, _kernel_package, cache_root
+from probes.sandbox.qemu.image import (
+    ImageError,
+    TinyImage,
+    _candidate,
+    _kernel_package,
+    cache_root,
+    prune,
+)
 
 SUITE = "bookworm"
 # what this machine's apt uses too, so the versions in the cache key are the ones installed
@@ -91,6 +98,7 @@ def ensure(root: Path | None = None) -> TinyImage:
     image = TinyImage(target / "vmlinuz", target / "initrd.img", key, pkgs, target / "root.img",
                       ("root=/dev/vda", "rw"))
     if image.kernel.exists() and image.initrd.exists() and image.disk and image.disk.exists():
+        os.utime(target)  # in use: not pruned
         return image
     if shutil.which("mmdebstrap") is None:
         raise ImageError("mmdebstrap not found (apt-get install mmdebstrap)")
@@ -105,6 +113,7 @@ def ensure(root: Path | None = None) -> TinyImage:
                 raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    prune(root, "debian-", target)
     return image
 
 

@@ -112,6 +112,7 @@ def ensure(root: Path | None = None) -> TinyImage:
     target = root / f"tiny-{key}"
     image = TinyImage(target / "vmlinuz", target / "initrd.gz", key, pkgs)
     if image.kernel.exists() and image.initrd.exists():
+        os.utime(target)  # in use: not pruned
         return image
     root.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".tiny-build-", dir=root))
@@ -124,7 +125,27 @@ def ensure(root: Path | None = None) -> TinyImage:
                 raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    prune(root, "tiny-", target)
     return image
+
+
+PRUNE_AFTER = 7 * 86400.0
+
+
+def prune(root: Path, prefix: str, keep: Path) -> list[Path]:
+    """Remove images of this kind not used for PRUNE_AFTER (older package versions)."""
+    import time
+
+    removed = []
+    for old in root.glob(f"{prefix}*"):
+        try:
+            stale = old != keep and time.time() - old.stat().st_mtime > PRUNE_AFTER
+        except OSError:
+            continue
+        if stale:
+            shutil.rmtree(old, ignore_errors=True)
+            removed.append(old)
+    return removed
 
 
 def _download(work: Path, pkgs: tuple[tuple[str, str], ...]) -> dict[str, Path]:
