@@ -23,7 +23,7 @@ import pytest
 import requests
 import yaml
 
-_SKIP = "{} is not installed: run dev/system-deps (Debian prometheus, prometheus-pushgateway)"
+_MISSING = "{} is not installed: run dev/system-deps (make test does)"
 _PROXY_VARS = {"http_proxy", "https_proxy", "all_proxy", "no_proxy"}
 _PR_SET_PDEATHSIG = 1
 
@@ -33,12 +33,13 @@ class PromQueryError(Exception):
 
 
 def find_binary(*names: str) -> str:
-    """The first of the names found on PATH; skip the test when none is (CI installs them)."""
+    """The first of the names found on PATH; the test fails when none is (a missing server is
+    a broken set-up, not a reason to prove nothing)."""
     for name in names:
         path = shutil.which(name)
         if path:
             return path
-    pytest.skip(_SKIP.format(names[0]))
+    pytest.fail(_MISSING.format(names[0]))
 
 
 def _env() -> dict[str, str]:

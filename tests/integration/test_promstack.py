@@ -53,9 +53,9 @@ def test_only_loopback_targets() -> None:
             {"job_name": "x", "dns_sd_configs": [{"names": ["a.example"]}]}])
 
 
-def test_missing_binary_skips(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_binary_fails_with_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", "/nonexistent")
-    with pytest.raises(pytest.skip.Exception, match="dev/system-deps"):
+    with pytest.raises(pytest.fail.Exception, match="dev/system-deps"):
         promstack.promtool("--version")
 
 

@@ -105,16 +105,6 @@ def test_unwritable_textfile_directory_is_a_problem_line(tmp_path: Path) -> None
     assert problem.startswith(f"could not write --textfile {a_file}/") and "\n" not in problem
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only directories")
-def test_read_only_directory_is_a_problem_line(tmp_path: Path) -> None:
-    tmp_path.chmod(0o500)
-    try:
-        (problem,) = publish(lifecycle(), SITE, 0.0, tmp_path, None)
-    finally:
-        tmp_path.chmod(0o700)
-    assert problem.endswith("Permission denied") and os.listdir(tmp_path) == []
-
-
 def test_unreachable_pushgateway_is_a_problem_line(tmp_path: Path) -> None:
     problems = publish(lifecycle(), SITE, 0.0, tmp_path, "http://127.0.0.1:1", timeout=2.0)
     (problem,) = problems

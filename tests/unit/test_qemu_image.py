@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 import pycdlib
-import pytest
 
 from probes.sandbox.guests.base import GuestAddress
 from probes.sandbox.guests.metadata import _network_data
@@ -94,7 +93,6 @@ def test_config_drive_reads_back(tmp_path: Path) -> None:
         iso.close()
 
 
-@pytest.mark.skipif(not shutil.which("busybox"), reason="busybox-static is a system dependency")
 def test_init_reads_network_data_like_the_guest(tmp_path: Path) -> None:
     addrs = (GuestAddress("net", "198.51.100.5", 4, "fa:16:3e:00:00:01"),
              GuestAddress("net", "2001:db8:fed:1::5", 6, "fa:16:3e:00:00:01"))
