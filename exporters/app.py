@@ -4,10 +4,12 @@ most every `render_interval` seconds) so a scrape only copies bytes."""
 
 from __future__ import annotations
 
+import gzip
 import logging
 import socket
 import threading
 import time
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +23,7 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from exporters import config as cfg
-from exporters.collector import registry_for
+from exporters.exposition import Exposition
 from exporters.model import CheckRun
 from exporters.runchecks import deadlines, run_check
 from exporters.scheduler import POOLS, Scheduler
@@ -47,10 +49,11 @@ class Exporter:
         self.reload_error = ""
         self._reload_lock = threading.Lock()
         self._render_interval = render_interval
-        self._results = b""
+        self._results: list[bytes] = []
+        self._results_gzip = b""
         self._rendered_version = -1
         self._stop = threading.Event()
-        self._registry = registry_for(self.store)
+        self._exposition = Exposition(self.store)
         self._own = CollectorRegistry(auto_describe=False)
         self._own.register(_OwnCollector(self))
         self._probe_slots = threading.BoundedSemaphore(self.config.file.workers.fast)
@@ -127,11 +130,23 @@ class Exporter:
     # -- exposition ------------------------------------------------------------------------------
     def metrics(self) -> bytes:
         """The last rendered results and the exporter's own series, right now."""
-        return self._results + generate_latest(self._own)
+        return b"".join(self.metrics_chunks())
+
+    def metrics_chunks(self) -> list[bytes]:
+        """The same in pieces, nothing copied: what /metrics sends."""
+        return [*self._results, generate_latest(self._own)]
+
+    def metrics_gzip(self) -> list[bytes]:
+        """The same gzip-compressed: two gzip members (the cached results, the live rest)."""
+        return [self._results_gzip, gzip.compress(generate_latest(self._own), 1, mtime=0)]
 
     def _render(self) -> None:
         version = self.store.version
-        self._results = generate_latest(self._registry)
+        results = self._exposition.render()
+        packer = zlib.compressobj(1, zlib.DEFLATED, 31)  # a gzip member; zlib drops the GIL
+        packed = [packer.compress(chunk) for chunk in results]
+        packed.append(packer.flush())
+        self._results, self._results_gzip = results, b"".join(packed)
         self._rendered_version = version
 
     def _renderer(self) -> None:

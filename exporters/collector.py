@@ -4,6 +4,7 @@ custom-collector API on a private CollectorRegistry. Reads cached results only."
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -13,7 +14,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from exporters.store import Store
+from exporters.store import Series, Store
 
 CHECK = ["site", "driver", "check"]
 PHASE = [*CHECK, "phase"]
@@ -29,64 +30,75 @@ class ResultsCollector(Collector):
         self.oneshot = oneshot
 
     def collect(self) -> Iterator[Metric]:
-        g = {name: GaugeMetricFamily(name, doc, labels=labels) for name, doc, labels in _GAUGES}
-        runs = CounterMetricFamily("fedprobe_check_runs", "Runs finished since the exporter "
-                                   "started.", labels=CHECK)
-        failures = CounterMetricFamily("fedprobe_check_failures", "Failed runs by reason (the "
-                                       "first phase with the worst state, or timeout/internal).",
-                                       labels=[*CHECK, "reason"])
-        leaked_total = CounterMetricFamily("fedprobe_vm_leaked", "VMs left behind since the "
-                                           "exporter started.", labels=VM)
-        hist = HistogramMetricFamily("fedprobe_phase_duration_seconds", "Duration of every VM "
-                                     "run's phases.", labels=PHASE)
+        families = new_families(self.oneshot)
         with self.store.reading() as all_series:
             for s in all_series:
-                labels = [s.site, s.driver, s.check]
-                if s.interval is not None and not self.oneshot:
-                    g["fedprobe_check_interval_seconds"].add_metric(labels, s.interval)
-                if not self.oneshot:
-                    if s.latest is not None:
-                        runs.add_metric(labels, s.runs)
-                        g["fedprobe_check_consecutive_failures"].add_metric(
-                            labels, s.consecutive_failures)
-                    for reason, n in sorted(s.failures.items()):
-                        failures.add_metric([*labels, reason], n)
-                    for phase, h in s.phase_hist.items():
-                        hist.add_metric([*labels, phase], h.cumulative(), h.sum)
-                    if s.check == "vm" and s.latest is not None:
-                        leaked_total.add_metric([s.site, s.driver], s.leaked_total)
-                if s.last_success is not None:
-                    g["fedprobe_check_last_success_timestamp_seconds"].add_metric(
-                        labels, s.last_success)
-                run = s.latest
-                if run is None:
-                    continue
-                g["fedprobe_check_status"].add_metric(labels, run.state)
-                g["fedprobe_check_success"].add_metric(labels, 1 if run.success else 0)
-                g["fedprobe_check_duration_seconds"].add_metric(labels, run.duration)
-                g["fedprobe_check_last_run_timestamp_seconds"].add_metric(labels, run.finished)
-                for p in run.phases:
-                    pl = [*labels, p.name]
-                    g["fedprobe_phase_status"].add_metric(pl, p.state)
-                    if p.passed is not None:
-                        g["fedprobe_phase_success"].add_metric(pl, 1 if p.passed else 0)
-                    if p.seconds is not None:
-                        g["fedprobe_phase_last_duration_seconds"].add_metric(pl, p.seconds)
-                for kind, ts in run.expiries:
-                    g["fedprobe_credential_expiry_timestamp_seconds"].add_metric(
-                        [*labels, kind], ts)
-                if run.check != "vm":
-                    continue
-                vm = [s.site, s.driver]
-                g["fedprobe_vm_leaked"].add_metric(vm, run.leaked)
-                for family, ok in run.reachable:
-                    g["fedprobe_vm_reachable"].add_metric([*vm, family], 1 if ok else 0)
-                boot = run.phase("boot")
-                if boot is not None and boot.passed and boot.seconds is not None:
-                    g["fedprobe_vm_boot_seconds"].add_metric(vm, boot.seconds)
-        yield from g.values()
-        if not self.oneshot:
-            yield from (runs, failures, leaked_total, hist)
+                add_series(families, s, self.oneshot)
+        yield from families.values()
+
+
+def new_families(oneshot: bool) -> dict[str, Metric]:
+    """Every results family, empty, in exposition order."""
+    g: dict[str, Metric] = {name: GaugeMetricFamily(name, doc, labels=labels)
+                            for name, doc, labels in _GAUGES}
+    if oneshot:
+        return g
+    return {**g,
+            "fedprobe_check_runs": CounterMetricFamily(
+                "fedprobe_check_runs", "Runs finished since the exporter started.", labels=CHECK),
+            "fedprobe_check_failures": CounterMetricFamily(
+                "fedprobe_check_failures", "Failed runs by reason (the first phase with the "
+                "worst state, or timeout/internal).", labels=[*CHECK, "reason"]),
+            "fedprobe_vm_leaked_total": CounterMetricFamily(
+                "fedprobe_vm_leaked", "VMs left behind since the exporter started.", labels=VM),
+            "fedprobe_phase_duration_seconds": HistogramMetricFamily(
+                "fedprobe_phase_duration_seconds", "Duration of every VM run's phases.",
+                labels=PHASE)}
+
+
+def add_series(f: dict[str, Any], s: Series, oneshot: bool) -> None:
+    """Add one (site, check)'s samples to the families."""
+    labels = [s.site, s.driver, s.check]
+    if s.interval is not None and not oneshot:
+        f["fedprobe_check_interval_seconds"].add_metric(labels, s.interval)
+    if not oneshot:
+        if s.latest is not None:
+            f["fedprobe_check_runs"].add_metric(labels, s.runs)
+            f["fedprobe_check_consecutive_failures"].add_metric(labels, s.consecutive_failures)
+        for reason, n in sorted(s.failures.items()):
+            f["fedprobe_check_failures"].add_metric([*labels, reason], n)
+        for phase, h in s.phase_hist.items():
+            f["fedprobe_phase_duration_seconds"].add_metric([*labels, phase], h.cumulative(),
+                                                            h.sum)
+        if s.check == "vm" and s.latest is not None:
+            f["fedprobe_vm_leaked_total"].add_metric([s.site, s.driver], s.leaked_total)
+    if s.last_success is not None:
+        f["fedprobe_check_last_success_timestamp_seconds"].add_metric(labels, s.last_success)
+    run = s.latest
+    if run is None:
+        return
+    f["fedprobe_check_status"].add_metric(labels, run.state)
+    f["fedprobe_check_success"].add_metric(labels, 1 if run.success else 0)
+    f["fedprobe_check_duration_seconds"].add_metric(labels, run.duration)
+    f["fedprobe_check_last_run_timestamp_seconds"].add_metric(labels, run.finished)
+    for p in run.phases:
+        pl = [*labels, p.name]
+        f["fedprobe_phase_status"].add_metric(pl, p.state)
+        if p.passed is not None:
+            f["fedprobe_phase_success"].add_metric(pl, 1 if p.passed else 0)
+        if p.seconds is not None:
+            f["fedprobe_phase_last_duration_seconds"].add_metric(pl, p.seconds)
+    for kind, ts in run.expiries:
+        f["fedprobe_credential_expiry_timestamp_seconds"].add_metric([*labels, kind], ts)
+    if run.check != "vm":
+        return
+    vm = [s.site, s.driver]
+    f["fedprobe_vm_leaked"].add_metric(vm, run.leaked)
+    for family, ok in run.reachable:
+        f["fedprobe_vm_reachable"].add_metric([*vm, family], 1 if ok else 0)
+    boot = run.phase("boot")
+    if boot is not None and boot.passed and boot.seconds is not None:
+        f["fedprobe_vm_boot_seconds"].add_metric(vm, boot.seconds)
 
 
 _GAUGES = (

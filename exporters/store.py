@@ -59,6 +59,7 @@ class Series:
     leaked_total: int = 0
     phase_hist: dict[str, Histogram] = field(default_factory=dict)
     history: deque[CheckRun] = field(default_factory=deque)
+    version: int = 0                       # the store's version when this series last changed
 
 
 class Store:
@@ -88,6 +89,8 @@ class Store:
                 s.interval = interval
                 s.history = deque(s.history, maxlen=self._history)
             self._bump()
+            for s in self._series.values():
+                s.version = self.version
 
     def record(self, run: CheckRun, only_scheduled: bool = False) -> None:
         """Keep one finished run (with `only_scheduled`, not if a reload removed its check while
@@ -117,6 +120,7 @@ class Store:
                             p.seconds)
             s.history.append(run)
             self._bump()
+            s.version = self.version
 
     def _bump(self) -> None:
         self.version += 1

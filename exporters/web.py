@@ -60,7 +60,13 @@ class WebApp:
 
     # -- machine endpoints ------------------------------------------------------------------------
     def _metrics(self, request: Request) -> Response:
-        return Response(self.x.metrics(), content_type=CONTENT_TYPE_LATEST)
+        if "gzip" in request.headers.get("Accept-Encoding", ""):
+            response = Response(self.x.metrics_gzip(), content_type=CONTENT_TYPE_LATEST)
+            response.headers["Content-Encoding"] = "gzip"
+        else:
+            response = Response(self.x.metrics_chunks(), content_type=CONTENT_TYPE_LATEST)
+        response.headers["Vary"] = "Accept-Encoding"
+        return response
 
     def _healthy(self, request: Request) -> Response:
         return _text("Healthy\n")
@@ -106,11 +112,12 @@ class WebApp:
     def _status(self, request: Request) -> Response:
         now = time.time()
         rows = []
+        scheduled_keys = {j.key for j in self.x.config.jobs}
         for site in sorted(self.x.config.sites):
             cells = []
             for check in CHECKS:
                 last, _ = self.x.store.get(site, check)
-                scheduled = any(j.key == (site, check) for j in self.x.config.jobs)
+                scheduled = (site, check) in scheduled_keys
                 cells.append(_cell(site, check, last, scheduled, now))
             rows.append(f"<tr><th>{html.escape(site)}</th>{''.join(cells)}</tr>")
         head = "".join(f"<th>{c}</th>" for c in CHECKS)
