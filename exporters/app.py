@@ -52,6 +52,7 @@ class Exporter:
         self._results: list[bytes] = []
         self._results_gzip = b""
         self._rendered_version = -1
+        self.render_seconds = 0.0  # the last background render's duration
         self._stop = threading.Event()
         self._exposition = Exposition(self.store)
         self._own = CollectorRegistry(auto_describe=False)
@@ -160,8 +161,6 @@ class Exporter:
                 self._render()
                 self.render_seconds = time.monotonic() - t0
             self._stop.wait(self._render_interval)
-
-    render_seconds = 0.0
 
 
 class _OwnCollector(Collector):

@@ -79,3 +79,9 @@ class GuestBackend(Protocol):
 
 
 SSH_BANNER = b"SSH-2.0-OpenSSH_9.2p1 fedprobe-sandbox\r\n"
+
+
+def server_mac(server_id: str) -> str:
+    """The MAC of a server's port: OpenStack's fa:16:3e prefix and the id's first bytes."""
+    raw = bytes.fromhex(server_id.replace("-", "")[:6])
+    return "fa:16:3e:" + ":".join(f"{b:02x}" for b in raw)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from probes.sandbox.guests import netlink
 from probes.sandbox.guests.banner import BannerService
-from probes.sandbox.guests.base import GuestAddress, GuestError, GuestSpec
+from probes.sandbox.guests.base import GuestAddress, GuestError, GuestSpec, server_mac
 from probes.sandbox.guests.bridge import create_bridge, delete_bridge
 from probes.sandbox.guests.console import ConsoleLog
 from probes.sandbox.guests.guestexec import boot_command
@@ -45,11 +45,6 @@ def available() -> str | None:
     except netlink.IpError as exc:
         return str(exc)
     return None
-
-
-def _mac(server_id: str) -> str:
-    raw = bytes.fromhex(server_id.replace("-", "")[:6])
-    return "fa:16:3e:" + ":".join(f"{b:02x}" for b in raw)
 
 
 class NamespaceGuest:
@@ -154,7 +149,7 @@ class NamespaceGuest:
             if network is None:  # Nova: NetworkRequiresSubnet
                 names = ", ".join(n.name for n in spec.networks)
                 raise GuestError(f"network {names} has no subnet to boot instances on")
-            self._lease = self._backend.allocator.lease(network, _mac(spec.server_id))
+            self._lease = self._backend.allocator.lease(network, server_mac(spec.server_id))
         self._plumb()
         shown = ", ".join(a.addr for a in self.addresses) or "no network"
         say(f"eth0: {shown}")
@@ -186,7 +181,8 @@ class NamespaceGuest:
                            f"link set {self._veth} master {self._backend.bridge}",
                            f"link set {self._veth} up"])
             inside = ["link set lo up", f"link set {peer} name eth0",
-                      f"link set eth0 address {_mac(self._spec.server_id)}", "link set eth0 up",
+                      f"link set eth0 address {server_mac(self._spec.server_id)}",
+                      "link set eth0 up",
                       f"addr add {METADATA_ADDR}/32 dev lo"]
             for a in self.addresses:
                 # nodad: usable at once, and no other node can hold the address on this bridge

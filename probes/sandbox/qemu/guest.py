@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from probes.sandbox.guests import netlink
-from probes.sandbox.guests.base import GuestAddress, GuestError, GuestSpec
+from probes.sandbox.guests.base import GuestAddress, GuestError, GuestSpec, server_mac
 from probes.sandbox.guests.bridge import create_bridge, delete_bridge
 from probes.sandbox.guests.ipam import Allocator, Lease
 from probes.sandbox.guests.metadata import documents, mjf_metadata
@@ -57,11 +57,6 @@ def available(binary: str = "qemu-system-x86_64") -> str | None:
     if not os.path.exists("/dev/net/tun"):
         return "/dev/net/tun missing"
     return None
-
-
-def _mac(server_id: str) -> str:
-    raw = bytes.fromhex(server_id.replace("-", "")[:6])
-    return "fa:16:3e:" + ":".join(f"{b:02x}" for b in raw)
 
 
 def link_local(mac: str) -> str:
@@ -187,7 +182,7 @@ class QemuGuest:
         self._dir.mkdir(parents=True, exist_ok=False)
         self._made.add("dir")
         self._dir.chmod(0o700)
-        mac = _mac(spec.server_id)
+        mac = server_mac(spec.server_id)
         via = None
         if spec.networks:
             network = next((n for n in spec.networks if n.subnets), None)
