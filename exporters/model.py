@@ -35,7 +35,8 @@ class CheckRun:
     leaked: int = 0                   # VMs this run could not delete
     reachable: tuple[tuple[str, bool], ...] = ()     # (ipv4|ipv6, answered)
     expiries: tuple[tuple[str, float], ...] = ()     # (proxy|voms_ac|token, Unix time)
-    log: tuple[str, ...] = field(default=(), compare=False)
+    # the run's debug log (the plugin's whole output), one string: 1000 sites keep 10 runs each
+    log: str = field(default="", compare=False)
 
     @property
     def success(self) -> bool:

@@ -69,7 +69,7 @@ def run_check(job: Job, config: ExporterConfig, host: str, soft: Deadline,
 def _failed(job: Job, driver: str, started: float, t0: float, reason: str,
             text: str) -> CheckRun:
     return CheckRun(job.site, driver, job.check, UNKNOWN, text, started,
-                    time.monotonic() - t0, (), reason, log=(text,))
+                    time.monotonic() - t0, (), reason, log=text)
 
 
 # -- vm ------------------------------------------------------------------------------------------
@@ -118,7 +118,7 @@ def vm_run(result: LifecycleResult, site: Site, started: float,
             reason = "delete"
     return CheckRun(site.name, site.driver, "vm", state, _status_line(lines), started,
                     result.total, phases, reason, 1 if result.leaked_server_id else 0,
-                    tuple(reachable), (), tuple(lines))
+                    tuple(reachable), (), "\n".join(lines))
 
 
 # -- keystone, api -------------------------------------------------------------------------------
@@ -140,7 +140,7 @@ def _health(job: Job, site: Site, soft: Deadline, started: float, t0: float) -> 
         reason = "timeout"
     lines = text.splitlines()
     return CheckRun(site.name, site.driver, job.check, state, _status_line(lines),
-                    started, time.monotonic() - t0, phases, reason, log=tuple(lines))
+                    started, time.monotonic() - t0, phases, reason, log="\n".join(lines))
 
 
 def _status_line(lines: list[str]) -> str:
@@ -167,7 +167,7 @@ def _credential_run(job: Job, site: Site, started: float, t0: float, state: int,
     plugin = "X509_PROXY" if job.check == "proxy" else "OIDC_TOKEN"
     return CheckRun(site.name, site.driver, job.check, state, f"{plugin} {names[state]} - {text}",
                     started, seconds, (phase,), failure_reason((phase,), state),
-                    expiries=expiries, log=log_lines)
+                    expiries=expiries, log="\n".join(log_lines))
 
 
 def _proxy(job: Job, config: ExporterConfig, site: Site, started: float,

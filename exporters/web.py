@@ -139,10 +139,9 @@ class WebApp:
         parts = []
         for run in history:
             when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(run.started))
-            log = "\n".join(run.log)
             parts.append(f"<h2 class={_css(run.state)}>{when} UTC — {STATE_NAMES[run.state]} "
                          f"in {run.duration:.1f}s</h2><p>{html.escape(run.summary)}</p>"
-                         f"<pre>{html.escape(log)}</pre>")
+                         f"<pre>{html.escape(run.log)}</pre>")
         return _page(f"{check} at {site}", f"<h1>{html.escape(check)} at {html.escape(site)}"
                                            f"</h1><p><a href=/>back</a></p>{''.join(parts)}")
 

@@ -57,7 +57,7 @@ def test_all_passed() -> None:
     assert boot is not None and boot.seconds == 4.5
     assert run.summary.startswith("FEDCLOUD_VM OK - VM lifecycle OK at S")
     assert "\n" not in run.summary and " | " not in run.summary  # perfdata is for Nagios
-    assert run.log[0].startswith(f"{run.summary} | ")  # the debug log keeps the whole output
+    assert run.log.startswith(f"{run.summary} | ")  # the debug log keeps the whole output
 
 
 def test_ipv6_required_and_unreachable() -> None:
