@@ -164,7 +164,7 @@ def check_costs(config: cfg.ExporterConfig, n: int) -> dict[str, tuple[float, fl
 def _copy(run: CheckRun, site: str, i: int) -> CheckRun:
     """The run as another site's: every string its own object, as real runs' are."""
     return dataclasses.replace(run, site=site, summary=run.summary.replace("sandbox", site),
-                               log=tuple(f"{line} #{i}" for line in run.log))
+                               log=f"{run.log} #{i}")
 
 
 def _filled(path: Path, runs: dict[str, CheckRun]) -> Exporter:
