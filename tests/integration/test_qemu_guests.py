@@ -129,7 +129,10 @@ def test_full_lifecycle_against_a_real_vm(qsb: Sandbox) -> None:
 
 
 def test_serial_console_is_the_guests(api: Api) -> None:
-    script = "#!/bin/sh\nip -4 route\necho user-data-says-$(hostname)\n"
+    script = ("#!/bin/sh\nip -4 route\n"
+              # the metadata service over IPv6 link-local too, telling this guest by its address
+              "timeout 5 wget -q -O- 'http://[fe80::a9fe:a9fe%eth0]/openstack/latest/"
+              "meta_data.json'; echo\necho user-data-says-$(hostname)\n")
     sid = api.create_server("console", user_data=script).json()["server"]["id"]
     doc = api.wait_status(sid, "ACTIVE", 60)
     text = api.wait_console(sid, "user-data-says-console", 30)
@@ -138,6 +141,7 @@ def test_serial_console_is_the_guests(api: Api) -> None:
     # network_data.json's routes, as Neutron's isolated metadata gives them
     assert re.search(r"^default via 198\.51\.100\.1 dev eth0", text, re.M), text
     assert re.search(r"^169\.254\.169\.254 via 198\.51\.100\.\d+ dev eth0", text, re.M), text
+    assert f'"uuid": "{sid}"' in text, text
     addrs = [a["addr"] for net in doc["addresses"].values() for a in net]
     assert any(":" in a for a in addrs) and any("." in a for a in addrs)
     assert len(_qemu_pids(sid)) == 1
