@@ -10,21 +10,20 @@ build once (cached like the tiny image), 30-90 s from QEMU start to the user-dat
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 from probes.sandbox.qemu.guestinit import BOOT_MARKER
 from probes.sandbox.qemu.image import (
     ImageError,
     TinyImage,
-    _candidate,
-    _kernel_package,
     cache_root,
-    prune,
+    cached,
+    candidate,
+    kernel_package,
+    report,
+    run,
 )
 
 SUITE = "bookworm"
@@ -66,8 +65,8 @@ echo "{BOOT_MARKER}: $(ip -o addr show scope global | awk '{{print $4}}' | tr '\
 
 def versions() -> tuple[tuple[str, str], ...]:
     """The versions that decide the image's content."""
-    kernel = _kernel_package()
-    return tuple((p, _candidate(p)) for p in (kernel, "cloud-init", "systemd", "openssh-server"))
+    kernel = kernel_package()
+    return tuple((p, candidate(p)) for p in (kernel, "cloud-init", "systemd", "openssh-server"))
 
 
 def _key(pkgs: tuple[tuple[str, str], ...]) -> str:
@@ -79,16 +78,6 @@ def _key(pkgs: tuple[tuple[str, str], ...]) -> str:
     return h.hexdigest()[:16]
 
 
-def _run(*cmd: str, timeout: float = 1200) -> None:
-    try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
-    except FileNotFoundError:
-        raise ImageError(f"{cmd[0]} not found (apt-get install mmdebstrap e2fsprogs)") from None
-    if done.returncode != 0:
-        lines = (done.stderr or done.stdout).strip().splitlines()
-        raise ImageError(f"{cmd[0]} failed: {lines[-1] if lines else done.returncode}")
-
-
 def ensure(root: Path | None = None) -> TinyImage:
     """The cached Debian cloud-init image, built first if needed."""
     root = root or cache_root()
@@ -97,24 +86,10 @@ def ensure(root: Path | None = None) -> TinyImage:
     target = root / f"debian-{key}"
     image = TinyImage(target / "vmlinuz", target / "initrd.img", key, pkgs, target / "root.img",
                       ("root=/dev/vda", "rw"))
-    if image.kernel.exists() and image.initrd.exists() and image.disk and image.disk.exists():
-        os.utime(target)  # in use: not pruned
-        return image
-    if shutil.which("mmdebstrap") is None:
-        raise ImageError("mmdebstrap not found (apt-get install mmdebstrap)")
-    root.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".debian-build-", dir=root))
-    try:
-        _build(work)
-        try:
-            os.rename(work / "out", target)
-        except OSError:
-            if not target.exists():
-                raise
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    prune(root, "debian-", target)
-    return image
+    return cached(root, "debian-", image, _build)
+
+
+NEEDS = "apt-get install mmdebstrap e2fsprogs"
 
 
 def _build(work: Path) -> None:
@@ -130,8 +105,9 @@ def _build(work: Path) -> None:
         'chroot "$1" systemctl set-default multi-user.target',
         'echo "fedprobe-guest" > "$1/etc/hostname"',
     ]
-    _run("mmdebstrap", "--quiet", "--variant=minbase", f"--include={','.join(PACKAGES)}",
-         *(f"--customize-hook={h}" for h in hooks), SUITE, str(rootfs), *SOURCES)
+    run("mmdebstrap", "--quiet", "--variant=minbase", f"--include={','.join(PACKAGES)}",
+        *(f"--customize-hook={h}" for h in hooks), SUITE, str(rootfs), *SOURCES,
+        timeout=1200, needs=NEEDS)
     out = work / "out"
     out.mkdir()
     boot = rootfs / "boot"
@@ -141,22 +117,10 @@ def _build(work: Path) -> None:
     shutil.copyfile(kernels[-1], out / "vmlinuz")
     shutil.copyfile(initrds[-1], out / "initrd.img")
     disk = out / "root.img"
-    _run("truncate", "-s", DISK_SIZE, str(disk))
-    _run("mke2fs", "-q", "-t", "ext4", "-L", "root", "-d", str(rootfs), "-F", str(disk))
-
-
-def main() -> int:
-    """Build or find the image; print its paths."""
-    try:
-        image = ensure()
-    except ImageError as exc:
-        print(f"debian image: {exc}", file=sys.stderr)
-        return 2
-    print(f"kernel {image.kernel}\ninitrd {image.initrd}\ndisk   {image.disk}\nkey    {image.key}")
-    for name, version in image.versions:
-        print(f"  {name} {version}")
-    return 0
+    run("truncate", "-s", DISK_SIZE, str(disk), needs=NEEDS)
+    run("mke2fs", "-q", "-t", "ext4", "-L", "root", "-d", str(rootfs), "-F", str(disk),
+        needs=NEEDS)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(report("debian image", ensure))

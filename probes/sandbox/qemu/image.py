@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,21 +57,23 @@ def cache_root() -> Path:
     return Path(base) / "fedprobe"
 
 
-def _run(*cmd: str, cwd: Path | None = None) -> str:
+def run(*cmd: str, cwd: Path | None = None, timeout: float = 600,
+        needs: str = "Debian's apt and dpkg are needed") -> str:
+    """Run a build tool; ImageError naming it and its last line of complaint on failure."""
     try:
-        done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=600,
+        done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout,
                               check=False)
     except FileNotFoundError:
-        raise ImageError(f"{cmd[0]} not found (Debian's apt and dpkg are needed)") from None
+        raise ImageError(f"{cmd[0]} not found ({needs})") from None
     if done.returncode != 0:
         err = (done.stderr or done.stdout).strip().splitlines()
         raise ImageError(f"{' '.join(cmd)} failed: {err[-1] if err else done.returncode}")
     return done.stdout
 
 
-def _candidate(package: str) -> str:
+def candidate(package: str) -> str:
     """The version apt would install."""
-    for line in _run("apt-cache", "policy", package).splitlines():
+    for line in run("apt-cache", "policy", package).splitlines():
         if line.strip().startswith("Candidate:"):
             version = line.split(":", 1)[1].strip()
             if version and version != "(none)":
@@ -78,9 +81,9 @@ def _candidate(package: str) -> str:
     raise ImageError(f"Debian package {package} is not available (apt-get update?)")
 
 
-def _kernel_package() -> str:
+def kernel_package() -> str:
     """The versioned kernel package the metapackage depends on."""
-    for line in _run("apt-cache", "depends", KERNEL_PACKAGE).splitlines():
+    for line in run("apt-cache", "depends", KERNEL_PACKAGE).splitlines():
         dep = line.strip()
         if dep.startswith("Depends: linux-image-"):
             return dep.split(":", 1)[1].strip()
@@ -89,8 +92,8 @@ def _kernel_package() -> str:
 
 def versions() -> tuple[tuple[str, str], ...]:
     """(package, version) of what goes into the image."""
-    kernel = _kernel_package()
-    return ((kernel, _candidate(kernel)), (BUSYBOX_PACKAGE, _candidate(BUSYBOX_PACKAGE)))
+    kernel = kernel_package()
+    return ((kernel, candidate(kernel)), (BUSYBOX_PACKAGE, candidate(BUSYBOX_PACKAGE)))
 
 
 def cache_key(pkgs: tuple[tuple[str, str], ...]) -> str:
@@ -111,13 +114,21 @@ def ensure(root: Path | None = None) -> TinyImage:
     key = cache_key(pkgs)
     target = root / f"tiny-{key}"
     image = TinyImage(target / "vmlinuz", target / "initrd.gz", key, pkgs)
-    if image.kernel.exists() and image.initrd.exists():
+    return cached(root, "tiny-", image, lambda work: _build(work, pkgs))
+
+
+def cached(root: Path, prefix: str, image: TinyImage,
+           build: Callable[[Path], None]) -> TinyImage:
+    """The image if its files are in the cache; else `build(work)` makes them in work/out,
+    which becomes the image's directory (a concurrent builder of the same key may win)."""
+    target = image.kernel.parent
+    if all(p.exists() for p in (image.kernel, image.initrd, image.disk) if p is not None):
         os.utime(target)  # in use: not pruned
         return image
     root.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".tiny-build-", dir=root))
+    work = Path(tempfile.mkdtemp(prefix=f".{prefix}build-", dir=root))
     try:
-        _build(work, pkgs)
+        build(work)
         try:
             os.rename(work / "out", target)
         except OSError:
@@ -125,7 +136,7 @@ def ensure(root: Path | None = None) -> TinyImage:
                 raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    prune(root, "tiny-", target)
+    prune(root, prefix, target)
     return image
 
 
@@ -154,10 +165,10 @@ def _download(work: Path, pkgs: tuple[tuple[str, str], ...]) -> dict[str, Path]:
     fetch = ("apt-get", "download", "-q", "-o", "APT::Sandbox::User=root",
              *(f"{n}={v}" for n, v in pkgs))
     try:
-        _run(*fetch, cwd=debs)
+        run(*fetch, cwd=debs)
     except ImageError:  # stale package lists: the mirror has moved on
-        _run("apt-get", "update", "-qq")
-        _run(*fetch, cwd=debs)
+        run("apt-get", "update", "-qq")
+        run(*fetch, cwd=debs)
     found = {}
     for name, _ in pkgs:
         match = sorted(debs.glob(f"{name}_*.deb"))
@@ -170,8 +181,8 @@ def _download(work: Path, pkgs: tuple[tuple[str, str], ...]) -> dict[str, Path]:
 def _build(work: Path, pkgs: tuple[tuple[str, str], ...]) -> None:
     debs = _download(work, pkgs)
     kroot, broot = work / "kernel", work / "busybox"
-    _run("dpkg-deb", "-x", str(debs[pkgs[0][0]]), str(kroot))
-    _run("dpkg-deb", "-x", str(debs[BUSYBOX_PACKAGE]), str(broot))
+    run("dpkg-deb", "-x", str(debs[pkgs[0][0]]), str(kroot))
+    run("dpkg-deb", "-x", str(debs[BUSYBOX_PACKAGE]), str(broot))
     vmlinuz = sorted((kroot / "boot").glob("vmlinuz-*"))
     moddirs = sorted((kroot / "lib/modules").iterdir())
     if not vmlinuz or not moddirs:
@@ -204,7 +215,7 @@ def _module_index(moddir: Path) -> dict[str, Path]:
 
 def _depends(path: Path) -> list[str]:
     """A module's dependencies, from its .modinfo section (modinfo reads it)."""
-    out = _run("/sbin/modinfo" if Path("/sbin/modinfo").exists() else "modinfo",
+    out = run("/sbin/modinfo" if Path("/sbin/modinfo").exists() else "modinfo",
                "-F", "depends", str(path)).strip()
     return [d.replace("-", "_") for d in out.split(",") if d]
 
@@ -274,18 +285,19 @@ def _gzip(data: bytes) -> bytes:
     return buf.getvalue()
 
 
-def main() -> int:
-    """Build or find the image; print its paths."""
+def report(what: str, build: Callable[[], TinyImage]) -> int:
+    """Build or find an image; print its paths (the modules' command line)."""
     try:
-        image = ensure()
+        image = build()
     except ImageError as exc:
-        print(f"tiny image: {exc}", file=sys.stderr)
+        print(f"{what}: {exc}", file=sys.stderr)
         return 2
-    print(f"kernel {image.kernel}\ninitrd {image.initrd}\nkey    {image.key}")
+    print(f"kernel {image.kernel}\ninitrd {image.initrd}"
+          + (f"\ndisk   {image.disk}" if image.disk else "") + f"\nkey    {image.key}")
     for name, version in image.versions:
         print(f"  {name} {version}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(report("tiny image", ensure))
