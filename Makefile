@@ -19,9 +19,11 @@ system-deps:
 	@dev/system-deps
 
 $(KS_STAMP): dev/keystone-requirements.txt
-	@python3 -m venv $(KEYSTONE_VENV)
-	@$(KEYSTONE_VENV)/bin/python -m pip install -q --disable-pip-version-check \
-		-r dev/keystone-requirements.txt
+	@echo "make: installing the real OpenStack Keystone into $(KEYSTONE_VENV) (log: .setup/keystone.log)"
+	@mkdir -p .setup && : > .setup/keystone.log
+	@dev/quietly .setup/keystone.log python3 -m venv $(KEYSTONE_VENV)
+	@dev/quietly .setup/keystone.log $(KEYSTONE_VENV)/bin/python -m pip install \
+		--disable-pip-version-check -r dev/keystone-requirements.txt
 	@touch $(KS_STAMP)
 
 ## demo: start the embedded sandbox cloud and drive one VM through its whole life

@@ -188,6 +188,7 @@ class LifecycleRunner:
             pings = {None: "", True: ", ping ok", False: ", no ping reply"}
             detail = "; ".join(f"{s}:{port} " + (f"open after {r.seconds:.2f}s" if r.ok
                                                   else f"{r.error}") + pings[r.icmp]
+                               + (f", ping not run: {r.icmp_error}" if r.icmp_error else "")
                                for s, r in zip(shown, results, strict=True))
             ph.done(Outcome.PASSED if ok else Outcome.FAILED, detail,
                     addresses=[r.address for r in results], port=port,

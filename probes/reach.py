@@ -3,12 +3,12 @@ back-off until it works or the phase's time is up."""
 
 from __future__ import annotations
 
-import shutil
 import socket
 import subprocess
 import time
 from dataclasses import dataclass
 
+from probes import programs
 from probes.deadline import Deadline, DeadlineExceeded
 
 
@@ -20,7 +20,8 @@ class Reach:
     seconds: float
     banner: str = ""
     error: str = ""
-    icmp: bool | None = None
+    icmp: bool | None = None  # None: not tried (not asked for, or ping missing: icmp_error)
+    icmp_error: str = ""
 
 
 def _connect(addr: str, port: int, timeout: float) -> str:
@@ -34,13 +35,17 @@ def _connect(addr: str, port: int, timeout: float) -> str:
             return ""  # connected: reachable even if nothing is said
 
 
-def _ping(addr: str, timeout: float) -> bool | None:
-    tool = shutil.which("ping")
-    if tool is None:
-        return None
-    proc = subprocess.run([tool, "-c", "1", "-W", str(max(1, int(timeout))), addr],
-                          capture_output=True, timeout=timeout + 2, check=False)
-    return proc.returncode == 0
+def _ping(addr: str, timeout: float) -> tuple[bool | None, str]:
+    """(did one echo get a reply, why ping did not run)."""
+    try:
+        tool = programs.require("ping")
+        proc = subprocess.run([tool, "-c", "1", "-W", str(max(1, int(timeout))), addr],
+                              capture_output=True, timeout=timeout + 2, check=False)
+    except programs.MissingProgram as exc:
+        return None, str(exc)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return None, f"ping: {getattr(exc, 'strerror', None) or type(exc).__name__}"
+    return proc.returncode == 0, ""
 
 
 def tcp(addr: str, port: int, deadline: Deadline, icmp: bool = False) -> Reach:
@@ -54,9 +59,9 @@ def tcp(addr: str, port: int, deadline: Deadline, icmp: bool = False) -> Reach:
             except OSError as exc:
                 error = exc.strerror or type(exc).__name__
                 continue
-            pinged = _ping(addr, min(2.0, deadline.left())) if icmp else None
+            pinged, why = _ping(addr, min(2.0, deadline.left())) if icmp else (None, "")
             return Reach(True, addr, attempts + 1, time.monotonic() - start, banner[:80],
-                         icmp=pinged)
+                         icmp=pinged, icmp_error=why)
     except DeadlineExceeded:
         pass
     return Reach(False, addr, attempts + 1, time.monotonic() - start, error=error or "timeout")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import sys
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -11,6 +12,31 @@ import pytest
 import requests
 
 from probes.sandbox import Sandbox, SandboxConfig
+from tests.guards import session as guards
+
+GUARDS = guards.start()  # before any test module is imported
+
+
+@pytest.fixture(autouse=True)
+def _guards() -> Iterator[None]:
+    """Fail the test that ran an unregistered program or sent traffic off the machine, in this
+    process or any it started (tests/guards) — even where the code swallowed the refusal."""
+    found = GUARDS.new_violations()  # since the last test: this test's module fixtures
+    yield
+    found += GUARDS.new_violations()
+    if found:
+        pytest.fail("test guards refused:\n" + "\n".join(f"  {v.line()}" for v in found),
+                    pytrace=False)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Violations outside any test (fixtures, processes still running) fail the session."""
+    late = GUARDS.new_violations()
+    if late:
+        print("\ntest guards refused, outside a test:\n"
+              + "\n".join(f"  {v.line()}" for v in late), file=sys.stderr)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
 
 DEMO_USER = {"name": "demo", "domain": {"id": "default"}, "password": "sandbox-demo-pw"}
 DEMO_SCOPE = {"project": {"name": "demo", "domain": {"id": "default"}}}

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import requests
 
+from tests.guards.session import pythonpath
+
 _APP = """import sys
 sys.argv = sys.argv[:1]  # keystone's config library parses argv: gunicorn's would kill it
 from keystone.wsgi.api import application  # noqa: E402,F401
@@ -69,7 +71,7 @@ def start(root: Path, admin_password: str) -> Keystone:
                   "--bootstrap-region-id", "RegionOne", "--bootstrap-public-url", url]):
         subprocess.run([*manage, *step], check=True, capture_output=True, timeout=120)
     (root / "ksapp.py").write_text(_APP)
-    env = {**os.environ, "OS_KEYSTONE_CONFIG_DIR": str(root), "PYTHONPATH": str(root)}
+    env = {**os.environ, "OS_KEYSTONE_CONFIG_DIR": str(root), "PYTHONPATH": pythonpath(root)}
     log = (root / "gunicorn.log").open("wb")
     proc = subprocess.Popen([str(bin_dir / "gunicorn"), "-b", f"127.0.0.1:{port}", "-w", "1",
                              "ksapp:application"], env=env, stdout=log, stderr=log)

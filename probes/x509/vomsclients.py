@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from probes import programs
 
 DEFAULT_TIMEOUT = 30.0
 
@@ -45,17 +46,19 @@ def info_command() -> str:
     """The C voms-proxy-info: installing the Java clients takes over `voms-proxy-info`, and the
     C one stays as `voms-proxy-info2`, whose --all output is what we parse."""
     for name in ("voms-proxy-info2", "voms-proxy-info"):
-        if shutil.which(name):
+        if programs.which(name):
             return name
-    raise VomsToolError("voms-proxy-info not found: install voms-clients")
+    raise VomsToolError(programs.not_found("voms-proxy-info"))
 
 
 def _run(argv: list[str], timeout: float, stdin: str | None = None,
          env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    if shutil.which(argv[0]) is None:
-        raise VomsToolError(f"{argv[0]} not found: install voms-clients")
     try:
-        return subprocess.run(argv, input=stdin, capture_output=True, text=True,
+        exe = programs.require(argv[0])
+    except programs.MissingProgram as exc:
+        raise VomsToolError(str(exc)) from None
+    try:
+        return subprocess.run(argv, executable=exe, input=stdin, capture_output=True, text=True,
                               timeout=timeout, env=env, check=False)
     except subprocess.TimeoutExpired:
         raise VomsToolError(f"{argv[0]} did not finish within {timeout:g}s") from None

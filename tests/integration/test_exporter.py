@@ -26,6 +26,7 @@ import yaml
 from probes.sandbox import Sandbox
 from tests.conftest import Api, make_config
 from tests.dashboard_queries import expand, queries
+from tests.guards.session import pythonpath
 from tests.pki import make_pki
 from tests.promstack import (
     PromServer,
@@ -400,7 +401,7 @@ def test_sigterm_lets_a_running_vm_probe_delete_its_vm(tmp_path: Path) -> None:
 
 
 def _vm_oneshot(sb: Sandbox, *extra: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": pythonpath(ROOT)}
     return subprocess.run([sys.executable, "-m", "probes", "vm", "--sites", str(sb.sites_yaml),
                            "--site", "sandbox", "-t", "60", *extra], capture_output=True,
                           text=True, timeout=90, cwd=ROOT, env=env, check=False)

@@ -132,4 +132,5 @@ def test_cross_check_with_voms_proxy_info(pki: Pki, tmp_path: Path) -> None:
     (bare_path / "python").symlink_to(sys.executable)
     env = {**os.environ, "PATH": str(bare_path)}  # no voms-clients on this PATH
     code, summary, _ = proxy("--file", str(path), "--with-voms-proxy-info", env=env)
-    assert code == 3 and summary == "voms-proxy-info not found: install voms-clients"
+    assert code == 3 and summary == \
+        "'voms-proxy-info' not found: install the Debian package voms-clients"

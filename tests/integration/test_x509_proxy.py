@@ -119,5 +119,7 @@ def test_tool_failures(pki: Pki, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     with pytest.raises(vomsclients.VomsToolError, match="output without subject"):
         vomsclients.proxy_info(pki.certdir)
     hang.unlink()
-    with pytest.raises(vomsclients.VomsToolError, match=r"voms-proxy-info not found"):
+    with pytest.raises(vomsclients.VomsToolError,
+                       match="'voms-proxy-info' not found: install the Debian package "
+                             "voms-clients"):
         vomsclients.proxy_info(pki.certdir)

@@ -17,6 +17,7 @@ import threading
 import time
 from pathlib import Path
 
+from probes import programs
 from probes.sandbox.guests import netlink
 from probes.sandbox.guests.banner import BannerService
 from probes.sandbox.guests.base import GuestAddress, GuestError, GuestSpec, server_mac
@@ -37,9 +38,9 @@ def available() -> str | None:
     """None when namespace guests can run here, else why not."""
     if os.geteuid() != 0:
         return "not running as root"
-    for tool in ("ip", "unshare"):
-        if shutil.which(tool) is None:
-            return f"'{tool}' not found"
+    missing = programs.first_missing("ip", "unshare", "sh")
+    if missing:
+        return missing
     try:
         netlink.ip("netns", "list")
     except netlink.IpError as exc:

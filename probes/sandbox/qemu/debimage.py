@@ -89,9 +89,6 @@ def ensure(root: Path | None = None) -> TinyImage:
     return cached(root, "debian-", image, _build)
 
 
-NEEDS = "apt-get install mmdebstrap e2fsprogs"
-
-
 def _build(work: Path) -> None:
     rootfs = work / "rootfs"
     (work / "99-fedprobe.cfg").write_text(CLOUD_CFG)
@@ -107,7 +104,7 @@ def _build(work: Path) -> None:
     ]
     run("mmdebstrap", "--quiet", "--variant=minbase", f"--include={','.join(PACKAGES)}",
         *(f"--customize-hook={h}" for h in hooks), SUITE, str(rootfs), *SOURCES,
-        timeout=1200, needs=NEEDS)
+        timeout=1200)
     out = work / "out"
     out.mkdir()
     boot = rootfs / "boot"
@@ -117,9 +114,8 @@ def _build(work: Path) -> None:
     shutil.copyfile(kernels[-1], out / "vmlinuz")
     shutil.copyfile(initrds[-1], out / "initrd.img")
     disk = out / "root.img"
-    run("truncate", "-s", DISK_SIZE, str(disk), needs=NEEDS)
-    run("mke2fs", "-q", "-t", "ext4", "-L", "root", "-d", str(rootfs), "-F", str(disk),
-        needs=NEEDS)
+    run("truncate", "-s", DISK_SIZE, str(disk))
+    run("mke2fs", "-q", "-t", "ext4", "-L", "root", "-d", str(rootfs), "-F", str(disk))
 
 
 if __name__ == "__main__":

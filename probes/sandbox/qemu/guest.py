@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from probes import programs
 from probes.sandbox.guests import netlink
 from probes.sandbox.guests.base import GuestAddress, GuestError, GuestSpec, server_mac
 from probes.sandbox.guests.bridge import create_bridge, delete_bridge
@@ -51,9 +52,9 @@ def available(binary: str = "qemu-system-x86_64") -> str | None:
     """None when QEMU guests can run here, else why not."""
     if os.geteuid() != 0:
         return "not running as root"
-    for tool in (binary, "ip", "apt-get", "dpkg-deb"):
-        if shutil.which(tool) is None:
-            return f"'{tool}' not found"
+    missing = programs.first_missing(binary, "ip", "apt-get", "apt-cache", "dpkg-deb", "modinfo")
+    if missing:
+        return missing
     if not os.path.exists("/dev/net/tun"):
         return "/dev/net/tun missing"
     return None

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from probes import programs
 from probes.sandbox.qemu.guestinit import INIT
 
 log = logging.getLogger(__name__)
@@ -57,14 +58,19 @@ def cache_root() -> Path:
     return Path(base) / "fedprobe"
 
 
-def run(*cmd: str, cwd: Path | None = None, timeout: float = 600,
-        needs: str = "Debian's apt and dpkg are needed") -> str:
-    """Run a build tool; ImageError naming it and its last line of complaint on failure."""
+def run(*cmd: str, cwd: Path | None = None, timeout: float = 600) -> str:
+    """Run a build tool; ImageError naming it (and, when it is missing, its Debian package) or
+    its last line of complaint on failure."""
     try:
-        done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout,
-                              check=False)
-    except FileNotFoundError:
-        raise ImageError(f"{cmd[0]} not found ({needs})") from None
+        exe = programs.require(cmd[0])
+        done = subprocess.run(cmd, executable=exe, cwd=cwd, capture_output=True, text=True,
+                              timeout=timeout, check=False)
+    except programs.MissingProgram as exc:
+        raise ImageError(str(exc)) from None
+    except subprocess.TimeoutExpired:
+        raise ImageError(f"{cmd[0]} did not finish within {timeout:g}s") from None
+    except OSError as exc:
+        raise ImageError(f"{cmd[0]}: {exc.strerror}") from None
     if done.returncode != 0:
         err = (done.stderr or done.stdout).strip().splitlines()
         raise ImageError(f"{' '.join(cmd)} failed: {err[-1] if err else done.returncode}")
@@ -215,8 +221,7 @@ def _module_index(moddir: Path) -> dict[str, Path]:
 
 def _depends(path: Path) -> list[str]:
     """A module's dependencies, from its .modinfo section (modinfo reads it)."""
-    out = run("/sbin/modinfo" if Path("/sbin/modinfo").exists() else "modinfo",
-               "-F", "depends", str(path)).strip()
+    out = run("modinfo", "-F", "depends", str(path)).strip()
     return [d.replace("-", "_") for d in out.split(",") if d]
 
 
