@@ -6,7 +6,6 @@ from __future__ import annotations
 import ctypes
 import ipaddress
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -23,7 +22,8 @@ import pytest
 import requests
 import yaml
 
-_MISSING = "{} is not installed: run dev/system-deps (make test does)"
+from probes import programs
+
 _PROXY_VARS = {"http_proxy", "https_proxy", "all_proxy", "no_proxy"}
 _PR_SET_PDEATHSIG = 1
 
@@ -36,10 +36,10 @@ def find_binary(*names: str) -> str:
     """The first of the names found on PATH; the test fails when none is (a missing server is
     a broken set-up, not a reason to prove nothing)."""
     for name in names:
-        path = shutil.which(name)
+        path = programs.which(name)
         if path:
             return path
-    pytest.fail(_MISSING.format(names[0]))
+    pytest.fail(f"{programs.not_found(names[0])} (dev/system-deps does; make test runs it)")
 
 
 def _env() -> dict[str, str]:

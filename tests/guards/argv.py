@@ -1,5 +1,6 @@
 """Which programs an argv runs: the program itself and, through wrappers such as `timeout`,
-`unshare`, `ip netns exec`, `nsenter`, `env`, `setsid`, `chroot` or `strace`, the program each
+`unshare`, `ip netns exec`, `nsenter`, `env`, `setsid`, `chroot`, `strace` or dev/quietly, the
+program each
 wrapper starts. A shell's -c script is not parsed: the shell itself is what is checked."""
 
 from __future__ import annotations
@@ -21,13 +22,14 @@ _VALUED = {
     "chroot": {"--userspec", "--groups"},
     "stdbuf": {"-i", "-o", "-e"},
     "strace": {"-o", "-e", "-p", "-s", "-u", "-E", "-I", "-a", "-b", "-O", "-P", "-S", "-X"},
+    "quietly": set(),  # dev/quietly LOG COMMAND...
     "sudo": {"-u", "--user", "-g", "--group", "-C", "--close-from", "-D", "--chdir", "-h",
              "--host", "-p", "--prompt", "-R", "--chroot", "-r", "--role", "-t", "--type",
              "-T", "--command-timeout", "-U", "--other-user"},
 }
 # After the options, how many operands come before the command (timeout's duration,
 # chroot's new root).
-_OPERANDS = {"timeout": 1, "chroot": 1}
+_OPERANDS = {"timeout": 1, "chroot": 1, "quietly": 1}
 
 
 def _command_after(wrapper: str, args: Sequence[str]) -> list[str]:

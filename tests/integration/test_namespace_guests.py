@@ -14,7 +14,6 @@ import json
 import os
 import re
 import secrets
-import shutil
 import socket
 import subprocess
 import sys
@@ -71,14 +70,8 @@ def banner(addr: str, port: int = 22, timeout: float = 5) -> bytes:
 
 # -- the backend on its own: GuestSpecs built directly ---------------------------------------------
 
-# The guest's HTTP client: whichever exists (the guest's clean PATH includes /usr/bin).
-if shutil.which("wget"):
-    FETCH = "wget -q -O-"
-elif shutil.which("curl"):
-    FETCH = "curl -fsS"
-else:
-    FETCH = ("python3 -c 'import sys, urllib.request as u; "
-             "sys.stdout.write(u.urlopen(sys.argv[1], timeout=5).read().decode())'")
+# The guest's HTTP client (the guest's clean PATH includes /usr/bin; dev/system-deps installs it).
+FETCH = "wget -q -O-"
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from probes import programs
 from probes.sandbox import Sandbox
 from tests.conftest import Api, make_config
 
@@ -80,12 +81,10 @@ def test_token_method(sb: Sandbox, tmp_path: Path) -> None:
 
 
 def test_hashed_ca_directory(sb: Sandbox, tmp_path: Path) -> None:
-    if shutil.which("openssl") is None:
-        pytest.fail("openssl is needed to hash the CA directory (installed by dev/system-deps)")
     certs = tmp_path / "certificates"
     certs.mkdir()
     shutil.copy(str(sb.ca_file), certs / "sandbox-ca.pem")
-    subprocess.run(["openssl", "rehash", str(certs)], check=True)
+    subprocess.run([programs.require("openssl"), "rehash", str(certs)], check=True)
     run = vm(sb, "--cacert", str(certs))
     assert run.returncode == 0, run.stdout
     empty = tmp_path / "empty"

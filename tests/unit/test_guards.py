@@ -40,6 +40,7 @@ def names(*argv: str) -> list[str]:
      ["strace", "dash"]),
     (["chroot", "/r", "sh", "-c", "x"], ["chroot", "sh"]),
     (["setsid", "-w", "nice", "-n", "5", "yes"], ["setsid", "nice", "yes"]),
+    (["/p/dev/quietly", ".setup/x.log", "apt-get", "update"], ["quietly", "apt-get"]),
 ])
 def test_wrappers_are_looked_through(argv: list[str], want: list[str]) -> None:
     assert names(*argv) == want

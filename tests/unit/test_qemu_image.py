@@ -9,13 +9,13 @@ import io
 import json
 import os
 import re
-import shutil
 import subprocess
 import time
 from pathlib import Path
 
 import pycdlib
 
+from probes import programs
 from probes.sandbox.guests.base import GuestAddress
 from probes.sandbox.guests.metadata import _network_data
 from probes.sandbox.qemu import configdrive, image
@@ -50,10 +50,9 @@ def test_initramfs_archive_is_valid_and_reproducible() -> None:
     assert list(entries) == sorted(entries)
     gz = image._gzip(first)
     assert gz[4:8] == b"\0\0\0\0" and gzip.decompress(gz) == first  # mtime 0
-    if shutil.which("cpio"):  # GNU cpio agrees
-        listed = subprocess.run(["cpio", "-t", "--quiet"], input=first, capture_output=True,
-                                check=True).stdout.decode().split()
-        assert set(listed) == set(entries)
+    listed = subprocess.run([programs.require("cpio"), "-t", "--quiet"], input=first,
+                            capture_output=True, check=True).stdout.decode().split()
+    assert set(listed) == set(entries)  # GNU cpio agrees
 
 
 def test_cache_key_follows_versions_and_init() -> None:
@@ -103,7 +102,7 @@ def test_init_reads_network_data_like_the_guest(tmp_path: Path) -> None:
     bindir = tmp_path / "bin"  # busybox's own grep/sed/awk, as in the guest, not the host's
     bindir.mkdir()
     for applet in ("sh", "grep", "sed", "awk"):
-        (bindir / applet).symlink_to(shutil.which("busybox") or "busybox")
+        (bindir / applet).symlink_to(programs.require("busybox"))
     out = subprocess.run([str(bindir / "sh"), "-c", f"{func}\nnetlines {tmp_path / 'nd.json'}"],
                          capture_output=True, text=True, check=True,
                          env={"PATH": str(bindir)}).stdout.splitlines()

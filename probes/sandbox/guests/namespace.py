@@ -32,6 +32,7 @@ from probes.sandbox.guests.userdata import GUEST_PATH, UserDataRun, run_user_dat
 from probes.sandbox.inventory import SubnetRec
 
 REACH_PORT = 22
+_KILL_WAIT = 5.0  # seconds for a guest's processes to end once killed
 
 
 def available() -> str | None:
@@ -205,10 +206,12 @@ class NamespaceGuest:
         if self._run is not None:
             self._run.stop()
         # Anything that left the process group (daemonised by the script) still lives in the
-        # namespace; a few rounds, as a dying shell may have forked meanwhile.
-        for _ in range(3):
-            pids = pids_in(self._pinned) if self._pinned is not None else []
-            if not pids:
+        # namespace; rounds until it is empty, as a dying shell may have forked meanwhile and a
+        # loaded machine may take a while to end what was killed (a bounded while: never hang).
+        until = time.monotonic() + _KILL_WAIT
+        while self._pinned is not None:
+            pids = pids_in(self._pinned)
+            if not pids or time.monotonic() > until:
                 return
             for pid in pids:
                 with contextlib.suppress(ProcessLookupError):
