@@ -18,12 +18,9 @@ import shutil
 import sys
 from dataclasses import dataclass
 
-# Who runs a program.
-PROBE = "probe"      # the plugins and the exporter, as installed for operators
-SANDBOX = "sandbox"  # the embedded sandbox cloud and its guests
-GUEST = "guest"      # the probe's user-data, run by namespace and process guests on the host
-DEV = "dev"          # Makefile and dev/ scripts
-TESTS = "tests"      # the test suite and benchmarks
+# Who runs a program (Program.users): "probe" (the plugins and the exporter, as installed for
+# operators), "sandbox" (the embedded cloud and its guests), "guest" (the probe's user-data, as
+# namespace and process guests run it on the host), "dev" (Makefile, dev/), "tests".
 # Where a program is looked for besides $PATH: a non-root user's PATH often lacks the sbin
 # directories, where Debian puts ip, modinfo and mke2fs.
 SBIN = ("/usr/local/sbin", "/usr/sbin", "/sbin")
@@ -173,9 +170,9 @@ def require(name: str) -> str:
     return found
 
 
-def needed(users: frozenset[str] | None = None) -> list[Program]:
-    """The programs these users need that nothing may leave out (not optional)."""
-    return [p for p in _ALL if not p.optional and (users is None or p.users & users)]
+def needed() -> list[Program]:
+    """The programs nothing may leave out (not optional)."""
+    return [p for p in _ALL if not p.optional]
 
 
 def main(argv: list[str]) -> int:
@@ -184,7 +181,8 @@ def main(argv: list[str]) -> int:
     if "--check" not in argv:
         for p in _ALL:
             where = which(p.name) or ("-" if p.optional else "MISSING")
-            print(f"{p.name:26} {p.package:26} {where:36} {p.purpose}")
+            users = ",".join(sorted(p.users))
+            print(f"{p.name:26} {p.package:26} {users:20} {where:36} {p.purpose}")
     for p in missing:
         print(f"missing: {not_found(p.name)}", file=sys.stderr)
     return 1 if missing else 0
