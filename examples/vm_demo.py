@@ -30,6 +30,8 @@ def _start() -> tuple[Sandbox, str]:
 def main() -> int:
     """Start, probe, stop; print as an operator would read it."""
     print("fedprobe demo: the VM lifecycle probe against the embedded sandbox cloud\n")
+    print("starting the sandbox cloud (the first time, this builds its tiny VM image from two "
+          "Debian packages: about half a minute)", flush=True)
     try:
         sb, not_qemu = _start()
     except (SandboxConfigError, SandboxStartError) as exc:
