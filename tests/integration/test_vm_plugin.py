@@ -88,27 +88,6 @@ def test_json_output(sb: Sandbox, tmp_path: Any) -> None:
     assert data["phases"][4]["outcome"] == "passed" and data["leaked_server_id"] is None
 
 
-@pytest.mark.parametrize("faults,state,needle,phase", [
-    ({"boot_error": "No valid host was found."}, "CRITICAL",
-     "boot: status ERROR: No valid host was found.", "boot"),
-    ({"errors": {"create": {"rate": 1.0, "status": 503}}}, "CRITICAL", "create: create: HTTP 503",
-     "create"),
-    ({"quota_exceeded": 403}, "CRITICAL", "Quota exceeded for instances", "create"),
-    ({"userdata_not_run": True}, "CRITICAL", "context: no report of this run", "context"),
-    ({"console_forbidden": True}, "UNKNOWN", "console output not allowed", "context"),
-    ({"errors": {"auth": {"rate": 1.0, "status": 500}}}, "CRITICAL", "auth: ", "auth"),
-])
-def test_faults_give_the_right_state(sb: Sandbox, faults: dict[str, Any], state: str,
-                                     needle: str, phase: str) -> None:
-    sb.set_faults(**faults)
-    run = vm(sb, "-v", timeout=20)
-    assert run.state == state, run.out
-    assert run.code == {"OK": 0, "WARNING": 1, "CRITICAL": 2, "UNKNOWN": 3}[state]
-    assert needle in run.summary, run.summary
-    assert "Traceback" not in run.out + run.err
-    no_vm_left(sb)
-
-
 def test_console_forbidden_severity_is_site_policy(sb: Sandbox) -> None:
     sb.set_faults(console_forbidden=True)
     assert vm(sb, "--console-forbidden", "warning", timeout=20).state == "WARNING"
