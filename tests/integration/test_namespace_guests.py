@@ -8,6 +8,7 @@ host answers at that address."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import ipaddress
 import json
@@ -149,6 +150,28 @@ def in_netns(netns: str, paths: list[str]) -> dict[str, tuple[int, str]]:
     run = subprocess.run(["ip", "netns", "exec", netns, sys.executable, "-c", code, *paths],
                          capture_output=True, text=True, timeout=30, check=True)
     return {k: (v[0], v[1]) for k, v in json.loads(run.stdout).items()}
+
+
+def assert_no_sleepers(pattern: str, within: float = 3.0) -> None:
+    """No process whose command line matches is still running (zombies do not count); if one
+    is, say what it is: its parent, namespaces and state."""
+    deadline = time.monotonic() + within
+    while True:
+        found = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True,
+                               check=False).stdout.split()
+        alive = live([int(p) for p in found])
+        if not alive or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    about = []
+    for pid in alive:
+        with contextlib.suppress(OSError):
+            status = dict(line.split(":\t", 1) for line in
+                          Path(f"/proc/{pid}/status").read_text().splitlines() if ":\t" in line)
+            about.append(f"{pid}: state {status.get('State')}, ppid {status.get('PPid')}, "
+                         f"netns {os.readlink(f'/proc/{pid}/ns/net')}, "
+                         f"pgid {os.getpgid(pid)}, sid {os.getsid(pid)}")
+    assert alive == [], f"still running ({pattern}):\n" + "\n".join(about)
 
 
 def live(pids: list[int]) -> list[int]:
@@ -425,6 +448,7 @@ def test_stop_and_close_leave_nothing(tmp_path: Path, inventory: Inventory,
     while live(pids) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert live(pids) == []
+    assert_no_sleepers("^sleep 30[012]$")  # also those forked after pids were listed
     assert not any(d.exists() for d in dirs)
     assert not Path(f"/tmp/fpsb-{nonce}").exists()
     ip_names = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True,
@@ -505,7 +529,8 @@ def test_host_metadata_address_is_never_added(ns_sandbox: Sandbox) -> None:
 def test_shutdown_leaves_nothing(sandbox_factory: Callable[..., Sandbox]) -> None:
     sb = sandbox_factory(make_config(guests={"kind": "namespace"}))
     api = Api(sb)
-    script = "#!/bin/sh\n(sleep 300 &) ; setsid sleep 301 & echo started; wait\n"
+    # sleep durations of this test's own, so what is found is this test's (and only its)
+    script = "#!/bin/sh\n(sleep 310 &) ; setsid sleep 311 & echo started; wait\n"
     ids = [api.create_server(f"s{i}", user_data=script).json()["server"]["id"]
            for i in range(2)]
     for sid in ids:
@@ -514,12 +539,7 @@ def test_shutdown_leaves_nothing(sandbox_factory: Callable[..., Sandbox]) -> Non
     assert len(netns) == 2 and len(links) == 3  # bridge + two host veth ends
     sb.stop()
     assert host_state() == (set(), set())
-    time.sleep(0.2)
-    sleepers = subprocess.run(["pgrep", "-f", "^sleep 30[01]$"], capture_output=True,
-                              text=True).stdout.split()
-    alive = [p for p in sleepers
-             if open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"]
-    assert alive == []
+    assert_no_sleepers("^sleep 31[01]$")
 
 
 @pytest.mark.parametrize("cidr,needle", [
