@@ -21,12 +21,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from probes.config.sources import build, from_sites_file
 from probes.deadline import Deadline
-from probes.lifecycle import LifecycleRunner
-from probes.result import LifecycleResult
+from probes.runner.lifecycle import LifecycleRunner
+from probes.runner.result import LifecycleResult
 from probes.sandbox import Sandbox, SandboxConfig
 from probes.sandbox.qemu import configdrive, image
-from probes.sources import build, from_sites_file
 
 MARK = "fedprobe-bench-user-data-ran"
 
@@ -64,7 +64,7 @@ def bare_boot(tiny: image.TinyImage, work: Path) -> float:
 
 def lifecycle(sb: Sandbox) -> LifecycleResult:
     """One `fedprobe vm` run (the runner itself, in-process)."""
-    from probes.vm_cmd import _driver
+    from probes.cli.vm import _driver
 
     site = build([("sites file", from_sites_file(sb.sites_yaml, "sandbox", None))],
                  need_image=True)

@@ -13,8 +13,8 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from probes import sources
-from probes.site import Site
+from probes.config import sources
+from probes.config.site import Site
 
 CHECKS = ("vm", "keystone", "api", "proxy", "token")
 FAST = ("keystone", "api", "proxy", "token")

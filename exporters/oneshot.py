@@ -16,8 +16,8 @@ from exporters.runchecks import vm_run
 from exporters.store import Store
 
 if TYPE_CHECKING:
-    from probes.result import LifecycleResult
-    from probes.site import Site
+    from probes.config.site import Site
+    from probes.runner.result import LifecycleResult
 
 JOB = "fedprobe_vm"
 

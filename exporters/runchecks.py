@@ -1,6 +1,7 @@
 """Running one check of one site for the exporter: the same code paths as the plugins (the VM
-lifecycle runner and checks.judge/render; probes.health; the proxy and token judges), turned into
-a CheckRun. Never raises: anything unexpected is an UNKNOWN run with reason ``internal``."""
+lifecycle runner and checks.judge/render; probes.runner.fast; the proxy and token judges),
+turned into a CheckRun. Never raises: anything unexpected is an UNKNOWN run with reason
+``internal``."""
 
 from __future__ import annotations
 
@@ -22,10 +23,10 @@ from probes.deadline import Deadline
 
 if TYPE_CHECKING:
     from exporters.config import ExporterConfig, Job
-    from probes.auth import Login
+    from probes.auth.keystone import Login
+    from probes.config.site import Site
     from probes.drivers.openstack import OpenStackDriver
-    from probes.result import LifecycleResult
-    from probes.site import Site
+    from probes.runner.result import LifecycleResult
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ def deadlines(timeout: float) -> tuple[Deadline, Deadline]:
 def run_check(job: Job, config: ExporterConfig, host: str, soft: Deadline,
               hard: Deadline) -> CheckRun:
     """Run it; whatever happens, a CheckRun."""
-    from probes.sources import SiteError
+    from probes.config.sources import SiteError
 
     started = time.time()
     t0 = time.monotonic()
@@ -80,7 +81,7 @@ def _driver(login: Login, site: Site, deadline: Deadline) -> OpenStackDriver:
 
 
 def _vm(site: Site, host: str, soft: Deadline, hard: Deadline, started: float) -> CheckRun:
-    from probes.lifecycle import LifecycleRunner
+    from probes.runner.lifecycle import LifecycleRunner
 
     result = LifecycleRunner(site, host, soft, hard, _driver).run()
     return vm_run(result, site, started, soft)
@@ -90,8 +91,8 @@ def vm_run(result: LifecycleResult, site: Site, started: float,
            soft: Deadline | None = None) -> CheckRun:
     """A finished lifecycle result as the exporter (or a one-shot file) keeps it; the state is
     the one ``fedprobe vm`` without -w/-c ranges would exit with."""
-    from probes import checks
-    from probes.result import Outcome
+    from probes.checks import vm as checks
+    from probes.runner.result import Outcome
 
     text, state = checks.render(result, site, 2, None, None, {})
     lines = text.splitlines()
@@ -123,8 +124,8 @@ def vm_run(result: LifecycleResult, site: Site, started: float,
 
 # -- keystone, api -------------------------------------------------------------------------------
 def _health(job: Job, site: Site, soft: Deadline, started: float, t0: float) -> CheckRun:
-    from probes import health
-    from probes.steps import render
+    from probes.checks.steps import render
+    from probes.runner import fast as health
 
     if job.check == "keystone":
         checked = health.keystone(site, soft, job.options.services, job.options.token_warning)
@@ -172,7 +173,7 @@ def _credential_run(job: Job, site: Site, started: float, t0: float, state: int,
 
 def _proxy(job: Job, config: ExporterConfig, site: Site, started: float,
            t0: float) -> CheckRun:
-    from probes.proxycheck import hours, judge_proxy, summary
+    from probes.checks.proxy import hours, judge_proxy, summary
 
     path = job.options.file or site.auth.x509_proxy or ""
     verdict = judge_proxy(Path(path).expanduser(), job.options.cacert or site.cacert,
@@ -199,8 +200,8 @@ def _proxy(job: Job, config: ExporterConfig, site: Site, started: float,
 
 
 def _token(job: Job, site: Site, started: float, t0: float) -> CheckRun:
-    from probes.oidc import OidcError, seconds_left
-    from probes.proxycheck import hours
+    from probes.auth.oidc import OidcError, seconds_left
+    from probes.checks.proxy import hours
 
     path = Path(job.options.file or "").expanduser()
     try:

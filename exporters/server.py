@@ -11,7 +11,7 @@ from typing import Any
 from cheroot import wsgi
 
 from exporters.config import ConfigError, parse_listen
-from probes.sandbox.listen import listen
+from probes.net import listen
 
 log = logging.getLogger(__name__)
 

@@ -10,6 +10,7 @@ import requests
 from keystoneauth1 import adapter, session
 from keystoneauth1 import exceptions as ks_exc
 
+from probes.config.site import Site
 from probes.deadline import Deadline
 from probes.drivers.base import (
     Choice,
@@ -22,7 +23,6 @@ from probes.drivers.base import (
     ServerState,
     ServerStatus,
 )
-from probes.site import Site
 
 # 2.37: networks required (with "auto"/"none"); old enough for every supported release.
 COMPUTE_MICROVERSION = "2.37"

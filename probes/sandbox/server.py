@@ -19,6 +19,7 @@ from typing import Any, Self
 from cheroot import wsgi
 from cheroot.ssl.builtin import BuiltinSSLAdapter
 
+from probes.net import listen
 from probes.sandbox import cloudsyaml, sitesyaml
 from probes.sandbox.api.app import SandboxApp
 from probes.sandbox.api.control import server_summary
@@ -26,7 +27,6 @@ from probes.sandbox.catalog import auth_url
 from probes.sandbox.cloud import Cloud
 from probes.sandbox.config import SandboxConfig
 from probes.sandbox.faults import Faults
-from probes.sandbox.listen import listen
 from probes.sandbox.requestlog import LoggedRequest
 from probes.sandbox.tls import TlsFiles, make_ca_and_server
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from probes.x509 import vomsclients
-from probes.x509.proxy import ProxyError, check_permissions, read_proxy, verify_chain
+from probes.credentials import vomsclients
+from probes.credentials.proxy import ProxyError, check_permissions, read_proxy, verify_chain
 from tests.pki import FQAN, VO, Pki, encrypted_key, make_pki
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from nagiosplugin.state import Critical, Ok, Unknown, Warn
 
-from probes.checks import judge
-from probes.result import Outcome, Phase
-from probes.site import Site
+from probes.checks.vm import judge
+from probes.config.site import Site
+from probes.runner.result import Outcome, Phase
 
 SITE = {"name": "s", "auth": {"type": "token", "auth_url": "https://k/v3", "token": "t",
                               "project_id": "p"}, "image": {"name": "i"}}

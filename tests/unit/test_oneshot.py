@@ -14,8 +14,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from exporters.model import CRITICAL, OK
 from exporters.oneshot import publish, textfile_path
-from probes.result import PHASES, LifecycleResult, Outcome, Phase
-from probes.site import Site
+from probes.config.site import Site
+from probes.runner.result import PHASES, LifecycleResult, Outcome, Phase
 
 SITE = Site.model_validate({
     "name": "S-1", "image": {"name": "cirros"},

@@ -12,7 +12,7 @@ import pytest
 
 from probes import programs
 from probes.deadline import Deadline
-from probes.reach import tcp
+from probes.runner.reach import tcp
 
 
 @pytest.fixture

@@ -16,9 +16,9 @@ import yaml
 from exporters.config import ExporterConfig, Job, load
 from exporters.model import CRITICAL, OK, UNKNOWN, WARNING, CheckRun
 from exporters.runchecks import deadlines, run_check, vm_run
+from probes.config.site import Site
 from probes.deadline import Deadline
-from probes.result import PHASES, LifecycleResult, Outcome, Phase
-from probes.site import Site
+from probes.runner.result import PHASES, LifecycleResult, Outcome, Phase
 from tests.pki import VO, Pki, make_pki
 
 AUTH = {"type": "password", "auth_url": "https://keystone.example.org:5000/v3",

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from probes.sources import SiteError, build, from_clouds_yaml, from_env, from_sites_file
+from probes.config.sources import SiteError, build, from_clouds_yaml, from_env, from_sites_file
 
 AUTH = {"type": "password", "auth_url": "https://keystone.example.org:5000/v3",
         "username": "u", "password": "pw-from-file", "project_name": "p"}

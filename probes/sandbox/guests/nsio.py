@@ -14,7 +14,7 @@ import os
 import socket
 import threading
 
-from probes.sandbox.listen import listen
+from probes.net import listen
 
 CLONE_NEWNET = 0x40000000
 _libc = ctypes.CDLL(None, use_errno=True)

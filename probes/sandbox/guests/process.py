@@ -10,12 +10,12 @@ import shutil
 import socket
 from pathlib import Path
 
+from probes.net import listen
 from probes.sandbox.guests.banner import BannerService
 from probes.sandbox.guests.base import GuestAddress, GuestError, GuestSpec
 from probes.sandbox.guests.console import ConsoleLog
 from probes.sandbox.guests.mjf import write_dir
 from probes.sandbox.guests.userdata import GUEST_PATH, UserDataRun, run_user_data
-from probes.sandbox.listen import listen
 
 REACH_PORT_KEY = "sandbox:reach_port"
 

@@ -1,5 +1,5 @@
 """``fedprobe keystone`` and ``fedprobe api``: cheap checks to run every minute (the checks
-themselves are probes.health; this is their Nagios edge: options, one line, exit code).
+themselves are probes.runner.fast; this is their Nagios edge: options, one line, exit code).
 
 keystone: time to authenticate, token lifetime left, the catalog has the required services for
 the region, and each endpoint's version document answers. api: read-only calls to compute,
@@ -13,7 +13,7 @@ import types
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from probes.target_opts import add_target_options, build_site, target_flags
+from probes.cli.target import add_target_options, build_site, target_flags
 
 if TYPE_CHECKING:
     from probes.cli import Environment, ExitStatus
@@ -51,11 +51,11 @@ def register(sub: Any) -> None:
 
 def _run(name: str, args: argparse.Namespace, env: Environment) -> ExitStatus:
     """Build the site (bad input: UNKNOWN, one line), run the check, render it."""
-    from probes import health
+    from probes.checks.steps import render
     from probes.cli import ExitStatus
+    from probes.config.sources import SiteError
     from probes.deadline import Deadline
-    from probes.sources import SiteError
-    from probes.steps import render
+    from probes.runner import fast as health
 
     try:
         site = build_site(args, env.environ, target_flags(args), need_image=False)

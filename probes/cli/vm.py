@@ -16,15 +16,15 @@ import types
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from probes.result import PHASES, PLUGIN_NAME
-from probes.target_opts import add_target_options, build_site, target_flags
+from probes.cli.target import add_target_options, build_site, target_flags
+from probes.runner.result import PHASES, PLUGIN_NAME
 
 if TYPE_CHECKING:
-    from probes.auth import Login
+    from probes.auth.keystone import Login
     from probes.cli import Environment, ExitStatus
+    from probes.config.site import Site
     from probes.deadline import Deadline
     from probes.drivers.openstack import OpenStackDriver
-    from probes.site import Site
 
 
 EXIT_MARGIN = 0.5  # seconds kept for printing and exiting after cleanup
@@ -104,7 +104,7 @@ def _flags(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _ranges(items: list[str], flag: str) -> dict[str, str]:
-    from probes import sources
+    from probes.config import sources
 
     out = {}
     for item in items:
@@ -131,10 +131,11 @@ def _driver(login: Login, site: Site, deadline: Deadline) -> OpenStackDriver:
 
 def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
     """Run the plugin; every failure path ends in a Nagios state and one clear line."""
-    from probes import checks, sources
+    from probes.checks import vm as checks
     from probes.cli import ExitStatus
+    from probes.config import sources
     from probes.deadline import Deadline
-    from probes.lifecycle import LifecycleRunner
+    from probes.runner.lifecycle import LifecycleRunner
 
     hard = Deadline(max(1.0, args.timeout - EXIT_MARGIN))
     margin = min(60.0, max(2.0, 0.2 * args.timeout))

@@ -17,7 +17,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from probes.x509.voms_ac import AC_EXTENSION, AcError, VomsAC, read_acs
+from probes.credentials.voms_ac import AC_EXTENSION, AcError, VomsAC, read_acs
 
 _PROXY_CERT_INFO = x509.ObjectIdentifier("1.3.6.1.5.5.7.1.14")
 _POLICIES = {"1.3.6.1.5.5.7.21.1": "impersonation", "1.3.6.1.5.5.7.21.2": "independent",

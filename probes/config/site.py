@@ -1,6 +1,6 @@
 """One probe target: how to log in, what to boot, and the site's policy (what is required).
 
-Built by probes.sources from command-line flags, clouds.yaml, OS_* variables or a sites file;
+Built by probes.config.sources from command-line flags, clouds.yaml, OS_* variables or a sites file;
 validated here with unknown keys refused.
 """
 

@@ -37,7 +37,10 @@ Command = Callable[[argparse.Namespace, Environment], ExitStatus]
 
 def _parser() -> tuple[argparse.ArgumentParser, Any]:
     from exporters import cmd as exporter_cmd
-    from probes import health_cmd, proxy_cmd, token_cmd, vm_cmd
+    from probes.cli import fast as health_cmd
+    from probes.cli import proxy as proxy_cmd
+    from probes.cli import token as token_cmd
+    from probes.cli import vm as vm_cmd
     from probes.sandbox import cmd as sandbox_cmd
 
     parser = argparse.ArgumentParser(

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from probes.auth import AuthError, Login, login
+from probes.auth.keystone import AuthError, Login, login
+from probes.config.site import Site
 from probes.deadline import Deadline, DeadlineExceeded
 from probes.drivers.base import (
     CloudDriver,
@@ -25,11 +26,10 @@ from probes.drivers.base import (
     ServerState,
 )
 from probes.guest.script import user_data
-from probes.guestcheck import check_context, check_mjf
-from probes.reach import tcp
-from probes.result import PHASES, LifecycleResult, Outcome, Phase
-from probes.site import Site
-from probes.sweep import KEY_RUN, sweep, tags
+from probes.runner.guest import check_context, check_mjf
+from probes.runner.reach import tcp
+from probes.runner.result import PHASES, LifecycleResult, Outcome, Phase
+from probes.runner.sweep import KEY_RUN, sweep, tags
 
 log = logging.getLogger(__name__)
 

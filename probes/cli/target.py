@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from probes.site import Site
+    from probes.config.site import Site
 
 # auth type names accepted on the command line (as in clouds.yaml, or fedprobe's own)
 AUTH_TYPES = ("application_credential", "oidc_access_token", "oidc_refresh_token", "password",
@@ -66,7 +66,7 @@ def target_flags(args: argparse.Namespace) -> dict[str, Any]:
 def build_site(args: argparse.Namespace, environ: dict[str, str],
                flags: dict[str, Any], need_image: bool) -> Site:
     """The probe target from every source, later ones winning (flags last)."""
-    from probes import sources
+    from probes.config import sources
 
     layers: list[tuple[str, dict[str, Any]]] = []
     if args.sites:

@@ -24,7 +24,7 @@ def render(plugin: str, steps: list[Step], ok_summary: str, verbose: int,
     import nagiosplugin
     from nagiosplugin.state import Critical, Ok, Unknown, Warn
 
-    from probes.nagios import evaluate
+    from probes.checks.nagios import evaluate
 
     states = [Ok, Warn, Critical, Unknown]
     by_name = {s.name: s for s in steps}

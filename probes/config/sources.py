@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from probes.site import SECRET_OPTIONS, Site
+from probes.config.site import SECRET_OPTIONS, Site
 
 
 class SiteError(Exception):

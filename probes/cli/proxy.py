@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:
+    from probes.checks.proxy import ProxyVerdict
     from probes.cli import Environment, ExitStatus
-    from probes.proxycheck import ProxyVerdict
 
 NAME = "X509_PROXY"
 DEFAULT_WARNING = "43200:"   # alert when less than 12 h are left
@@ -62,7 +62,7 @@ def _default_path(environ: dict[str, str]) -> Path:
 
 def _renew(args: argparse.Namespace, path: Path) -> str:
     """Run voms-proxy-init into a temporary file beside the proxy, then replace it atomically."""
-    from probes.x509 import vomsclients
+    from probes.credentials import vomsclients
 
     if not (args.cert and args.key):
         raise vomsclients.VomsToolError("--renew needs --cert and --key")
@@ -89,7 +89,7 @@ def _renew(args: argparse.Namespace, path: Path) -> str:
 
 def _cross_check(verdict: ProxyVerdict, args: argparse.Namespace) -> str:
     """What voms-proxy-info says differently from our reader ("" when it agrees)."""
-    from probes.x509.vomsclients import proxy_info
+    from probes.credentials.vomsclients import proxy_info
 
     assert verdict.info is not None and verdict.proxy_left is not None
     theirs = proxy_info(verdict.path, args.cacert, timeout=args.timeout)
@@ -107,9 +107,9 @@ def _render(verdict: ProxyVerdict, args: argparse.Namespace, note: str) -> tuple
     import nagiosplugin
     from nagiosplugin.state import Critical, Ok, Unknown, Warn
 
-    from probes.nagios import evaluate
-    from probes.proxycheck import hours as _hours
-    from probes.proxycheck import summary
+    from probes.checks.nagios import evaluate
+    from probes.checks.proxy import hours as _hours
+    from probes.checks.proxy import summary
 
     states = [Ok, Warn, Critical, Unknown]
 
@@ -173,9 +173,9 @@ def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
     """Check the proxy (renewing it first when asked and due); print; exit with the state."""
     import nagiosplugin
 
+    from probes.checks.proxy import WARNING, Finding, judge_proxy
     from probes.cli import ExitStatus
-    from probes.proxycheck import WARNING, Finding, judge_proxy
-    from probes.x509.vomsclients import VomsToolError
+    from probes.credentials.vomsclients import VomsToolError
 
     path = args.file or _default_path(env.environ)
     try:

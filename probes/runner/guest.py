@@ -6,12 +6,12 @@ from __future__ import annotations
 import time
 from typing import Protocol
 
+from probes.config.site import Site
 from probes.deadline import Deadline, DeadlineExceeded
 from probes.drivers.base import CloudDriver, Forbidden
 from probes.guest import mjf
 from probes.guest.report import ConsoleReport, Reading, read
-from probes.result import Outcome
-from probes.site import Site
+from probes.runner.result import Outcome
 
 
 class Recorder(Protocol):

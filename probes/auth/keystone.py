@@ -1,7 +1,7 @@
 """A keystoneauth1 session for a site: plugins chosen by name through keystoneauth1.loading,
 TLS verification on by default, and the OIDC protocol fallback (openid <-> oidc).
 
-What keystoneauth1 lacks is added small: the refresh-token exchange (probes.oidc) and trying
+What keystoneauth1 lacks is added small: the refresh-token exchange (probes.auth.oidc) and trying
 the other federation protocol name.
 """
 
@@ -18,9 +18,9 @@ import requests
 from keystoneauth1 import exceptions as ks_exc
 from keystoneauth1 import loading, session
 
-from probes.oidc import OidcError, exchange_refresh_token
-from probes.site import Auth, Site
-from probes.x509.keystone_auth import VomsV2Auth, X509MappedAuth
+from probes.auth.oidc import OidcError, exchange_refresh_token
+from probes.auth.x509 import VomsV2Auth, X509MappedAuth
+from probes.config.site import Auth, Site
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +141,7 @@ def _describe(exc: Exception) -> str:
 def _proxy(a: Auth) -> str:
     """The proxy file, checked first so that an expired or broken one is named as such (the TLS
     layer would only say the handshake failed)."""
-    from probes.x509.proxy import ProxyError, read_proxy
+    from probes.credentials.proxy import ProxyError, read_proxy
 
     assert a.x509_proxy is not None
     try:

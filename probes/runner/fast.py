@@ -11,12 +11,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from probes.steps import CRITICAL, OK, WARNING, Step
+from probes.checks.steps import CRITICAL, OK, WARNING, Step
 
 if TYPE_CHECKING:
-    from probes.auth import Login
+    from probes.auth.keystone import Login
+    from probes.config.site import Site
     from probes.deadline import Deadline
-    from probes.site import Site
 
 SERVICES = ("compute", "image", "network")
 
@@ -31,7 +31,7 @@ class Checked:
 
 
 def _login(site: Site, deadline: Deadline) -> tuple[Login | None, Step]:
-    from probes.auth import AuthError, login
+    from probes.auth.keystone import AuthError, login
 
     start = time.monotonic()
     try:

@@ -9,9 +9,9 @@ from typing import Any
 import nagiosplugin
 from nagiosplugin.state import Critical, Ok, ServiceState, Unknown, Warn
 
-from probes.nagios import evaluate
-from probes.result import PLUGIN_NAME, LifecycleResult, Outcome, Phase
-from probes.site import Site
+from probes.checks.nagios import evaluate
+from probes.config.site import Site
+from probes.runner.result import PLUGIN_NAME, LifecycleResult, Outcome, Phase
 
 NAME = PLUGIN_NAME.lower()
 MAX_OUTPUT = 4096

@@ -8,8 +8,14 @@ import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from probes.x509.proxy import ProxyError, ProxyInfo, check_permissions, read_proxy, verify_chain
-from probes.x509.voms_ac import VomsAC
+from probes.credentials.proxy import (
+    ProxyError,
+    ProxyInfo,
+    check_permissions,
+    read_proxy,
+    verify_chain,
+)
+from probes.credentials.voms_ac import VomsAC
 
 OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
 

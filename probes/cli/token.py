@@ -44,7 +44,7 @@ def _usage_error(parser: argparse.ArgumentParser, message: str) -> NoReturn:
 
 
 def _read(path: Path, what: str) -> str:
-    from probes.oidc import OidcError
+    from probes.auth.oidc import OidcError
 
     try:
         return path.read_text(encoding="utf-8").strip()
@@ -56,7 +56,7 @@ def _read(path: Path, what: str) -> str:
 
 def _refresh(args: argparse.Namespace) -> None:
     """Get a new access token and replace the file atomically, readable by its owner only."""
-    from probes.oidc import OidcError, exchange_refresh_token
+    from probes.auth.oidc import OidcError, exchange_refresh_token
 
     if not (args.refresh_token_file and args.token_endpoint and args.client_id):
         raise OidcError("--refresh needs --refresh-token-file, --token-endpoint and --client-id")
@@ -80,9 +80,9 @@ def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
     """Check the token (refreshing first when asked and due); one line; Nagios exit code."""
     import nagiosplugin
 
+    from probes.auth.oidc import OidcError, seconds_left
+    from probes.checks.proxy import hours
     from probes.cli import ExitStatus
-    from probes.oidc import OidcError, seconds_left
-    from probes.proxycheck import hours
 
     try:
         warn, crit = nagiosplugin.Range(args.warning), nagiosplugin.Range(args.critical)

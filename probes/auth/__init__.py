@@ -1,0 +1,1 @@
+"""Logging in: Keystone (password, application credential, token, OIDC, X509/VOMS)."""

@@ -1,0 +1,1 @@
+"""Where a site's settings come from and what they are."""

@@ -1,0 +1,1 @@
+"""Reading credentials: X509 proxies, VOMS attribute certificates, voms-clients."""

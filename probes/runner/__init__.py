@@ -1,0 +1,1 @@
+"""Running a check against a cloud: the VM lifecycle and the fast checks' calls."""
