@@ -10,10 +10,9 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from probes.cli import Environment, ExitStatus
+from probes.cli.env import Environment, ExitStatus
 
 
 def register(sub: Any) -> None:
@@ -38,7 +37,6 @@ def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
     from exporters.config import ConfigError, load
     from exporters.server import HttpServers
     from exporters.web import WebApp
-    from probes.cli import ExitStatus
 
     logging.basicConfig(level=args.log_level.upper(), stream=env.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

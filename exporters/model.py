@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
-STATE_NAMES = ("OK", "WARNING", "CRITICAL", "UNKNOWN")
+from probes.state import CRITICAL, OK, UNKNOWN, WARNING
+from probes.state import NAMES as STATE_NAMES
+
+__all__ = ["CRITICAL", "OK", "STATE_NAMES", "UNKNOWN", "WARNING", "CheckRun", "PhaseRun",
+           "failure_reason"]
 
 
 @dataclass(frozen=True)

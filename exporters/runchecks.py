@@ -13,13 +13,14 @@ from typing import TYPE_CHECKING
 from exporters.model import (
     CRITICAL,
     OK,
+    STATE_NAMES,
     UNKNOWN,
     WARNING,
     CheckRun,
     PhaseRun,
     failure_reason,
 )
-from probes.deadline import Deadline
+from probes.deadline import Deadline, run_deadlines
 
 if TYPE_CHECKING:
     from exporters.config import ExporterConfig, Job
@@ -30,15 +31,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-EXIT_MARGIN = 0.5  # seconds of a run's timeout kept for recording its result
-
-
-def deadlines(timeout: float) -> tuple[Deadline, Deadline]:
-    """(soft, hard) for one run, as ``fedprobe vm -t`` makes them: the phases get the soft one
-    (cancelled on shutdown), cleanup keeps until the hard one."""
-    hard = Deadline(max(1.0, timeout - EXIT_MARGIN))
-    margin = min(60.0, max(2.0, 0.2 * timeout))
-    return Deadline(max(0.5, timeout - EXIT_MARGIN - margin)), hard
+deadlines = run_deadlines  # (soft, hard) of one run: the same split as ``fedprobe vm -t``
 
 
 def run_check(job: Job, config: ExporterConfig, host: str, soft: Deadline,
@@ -164,9 +157,9 @@ def _credential_run(job: Job, site: Site, started: float, t0: float, state: int,
                     ) -> CheckRun:
     seconds = time.monotonic() - t0
     phase = PhaseRun("credential", state, state in (OK, WARNING), seconds)
-    names = ("OK", "WARNING", "CRITICAL", "UNKNOWN")
     plugin = "X509_PROXY" if job.check == "proxy" else "OIDC_TOKEN"
-    return CheckRun(site.name, site.driver, job.check, state, f"{plugin} {names[state]} - {text}",
+    return CheckRun(site.name, site.driver, job.check, state,
+                    f"{plugin} {STATE_NAMES[state]} - {text}",
                     started, seconds, (phase,), failure_reason((phase,), state),
                     expiries=expiries, log="\n".join(log_lines))
 

@@ -16,8 +16,9 @@ from probes.credentials.proxy import (
     verify_chain,
 )
 from probes.credentials.voms_ac import VomsAC
+from probes.state import CRITICAL, OK, UNKNOWN, WARNING
 
-OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
+__all__ = ["CRITICAL", "OK", "UNKNOWN", "WARNING", "Finding", "ProxyVerdict", "judge_proxy"]
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
+from probes.state import CRITICAL, NAMES, OK, UNKNOWN, WARNING
+
+__all__ = ["CRITICAL", "OK", "UNKNOWN", "WARNING", "Step", "render"]
 
 
 @dataclass(frozen=True)
@@ -60,8 +62,7 @@ def render(plugin: str, steps: list[Step], ok_summary: str, verbose: int,
                                Summary())
     text, code = evaluate(check, plugin)
     if verbose:
-        names = ["OK", "WARNING", "CRITICAL", "UNKNOWN"]
-        text += "".join(f"{s.name:<18} {names[s.state]:<8} "
+        text += "".join(f"{s.name:<18} {NAMES[s.state]:<8} "
                         f"{'' if s.seconds is None else f'{s.seconds:7.3f}s'} {s.detail}\n"
                         for s in steps)
     return text[:4096], code

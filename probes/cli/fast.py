@@ -9,23 +9,13 @@ Each step is timed and becomes perfdata."""
 from __future__ import annotations
 
 import argparse
-import types
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any
 
+from probes.cli.env import Environment, ExitStatus
+from probes.cli.plugin import add_nagios_options, add_plugin
 from probes.cli.target import add_target_options, build_site, target_flags
 
-if TYPE_CHECKING:
-    from probes.cli import Environment, ExitStatus
 NAMES = {"keystone": "KEYSTONE", "api": "CLOUD_API"}
-
-
-def _usage(name: str) -> Callable[[argparse.ArgumentParser, str], NoReturn]:
-    def error(parser: argparse.ArgumentParser, message: str) -> NoReturn:
-        print(f"{NAMES[name]} UNKNOWN - invalid arguments: {message} "
-              f"(see fedprobe {name} --help)")
-        raise SystemExit(3)
-    return error
 
 
 def register(sub: Any) -> None:
@@ -33,12 +23,9 @@ def register(sub: Any) -> None:
     helps = {"keystone": "Nagios plugin: Keystone login time, token lifetime, catalog, versions",
              "api": "Nagios plugin: quick read-only compute/image/network calls and quota"}
     for name, text in helps.items():
-        p: argparse.ArgumentParser = sub.add_parser(name, help=text, description=text)
+        p = add_plugin(sub, name, NAMES[name], help=text, description=text)
         add_target_options(p)
-        p.add_argument("-t", "--timeout", type=float, default=30.0)
-        p.add_argument("-w", "--warning", help="range for the total seconds")
-        p.add_argument("-c", "--critical", help="range for the total seconds")
-        p.add_argument("-v", "--verbose", action="count", default=0)
+        add_nagios_options(p, timeout=30.0)
         if name == "keystone":
             p.add_argument("--service", action="append", metavar="TYPE",
                            help="service type the catalog must have (default: compute, "
@@ -46,13 +33,11 @@ def register(sub: Any) -> None:
             p.add_argument("--token-warning", type=float, default=600.0,
                            help="warn when the new token lives fewer seconds (600)")
         p.set_defaults(run=run_keystone if name == "keystone" else run_api)
-        p.error = types.MethodType(_usage(name), p)  # type: ignore[method-assign]
 
 
 def _run(name: str, args: argparse.Namespace, env: Environment) -> ExitStatus:
     """Build the site (bad input: UNKNOWN, one line), run the check, render it."""
     from probes.checks.steps import render
-    from probes.cli import ExitStatus
     from probes.config.sources import SiteError
     from probes.deadline import Deadline
     from probes.runner import fast as health

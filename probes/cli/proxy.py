@@ -7,15 +7,16 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import tempfile
-import types
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
+
+from probes.cli.env import Environment, ExitStatus
+from probes.cli.plugin import add_nagios_options, add_plugin
+from probes.report.atomic import replacing
 
 if TYPE_CHECKING:
     from probes.checks.proxy import ProxyVerdict
-    from probes.cli import Environment, ExitStatus
 
 NAME = "X509_PROXY"
 DEFAULT_WARNING = "43200:"   # alert when less than 12 h are left
@@ -24,23 +25,20 @@ DEFAULT_CRITICAL = "10800:"  # alert when less than 3 h are left
 
 def register(sub: Any) -> None:
     """Add the ``proxy`` subcommand."""
-    p: argparse.ArgumentParser = sub.add_parser(
-        "proxy", help="Nagios plugin: check (and optionally renew) an X509/VOMS proxy",
-        description="Check an X509 proxy: file and permissions, expiry, chain, VOMS AC.")
+    p = add_plugin(sub, "proxy", NAME,
+                   help="Nagios plugin: check (and optionally renew) an X509/VOMS proxy",
+                   description="Check an X509 proxy: file and permissions, expiry, chain, VOMS "
+                               "AC.")
     p.add_argument("-H", "--hostname", help="accepted for ARGO; names the service")
     p.add_argument("--file", type=Path,
                    help="proxy file (default: $X509_USER_PROXY, else /tmp/x509up_u<uid>)")
     p.add_argument("--cacert", help="CA bundle or hashed CA directory to verify the chain")
     p.add_argument("--vo", help="VO whose VOMS attribute certificate must be present")
     p.add_argument("--fqan", help="FQAN that must be in the VO's AC")
-    p.add_argument("-w", "--warning", default=DEFAULT_WARNING,
-                   help=f"range for seconds left (default {DEFAULT_WARNING})")
-    p.add_argument("-c", "--critical", default=DEFAULT_CRITICAL,
-                   help=f"range for seconds left (default {DEFAULT_CRITICAL})")
+    add_nagios_options(p, timeout=30.0, warning=DEFAULT_WARNING, critical=DEFAULT_CRITICAL,
+                       measures="seconds left")
     p.add_argument("--with-voms-proxy-info", action="store_true",
                    help="also ask voms-clients' voms-proxy-info and report any disagreement")
-    p.add_argument("-t", "--timeout", type=float, default=30.0)
-    p.add_argument("-v", "--verbose", action="count", default=0)
     r = p.add_argument_group("renewal (voms-proxy-init) when below the warning threshold")
     r.add_argument("--renew", action="store_true")
     r.add_argument("--cert", help="user/robot certificate")
@@ -48,12 +46,6 @@ def register(sub: Any) -> None:
     r.add_argument("--passphrase-file", help="file holding the key's passphrase")
     r.add_argument("--valid", default="24:00", help="lifetime of a renewed proxy (HH:MM)")
     p.set_defaults(run=run)
-    p.error = types.MethodType(_usage_error, p)  # type: ignore[method-assign]
-
-
-def _usage_error(parser: argparse.ArgumentParser, message: str) -> NoReturn:
-    print(f"{NAME} UNKNOWN - invalid arguments: {message} (see fedprobe proxy --help)")
-    raise SystemExit(3)
 
 
 def _default_path(environ: dict[str, str]) -> Path:
@@ -73,17 +65,10 @@ def _renew(args: argparse.Namespace, path: Path) -> str:
         except OSError as exc:
             raise vomsclients.VomsToolError(f"--passphrase-file {args.passphrase_file}: "
                                             f"{exc.strerror}") from None
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".x509up-renew-")
-    os.close(fd)
-    try:
-        vomsclients.proxy_init(tmp, cert=args.cert, key=args.key, vo=args.vo,
+    with replacing(path, 0o600, prefix=".x509up-renew-") as tmp:
+        vomsclients.proxy_init(str(tmp), cert=args.cert, key=args.key, vo=args.vo,
                                valid=args.valid, certdir=args.cacert,
                                passphrase=passphrase, timeout=args.timeout)
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return f"renewed at {dt.datetime.now(dt.UTC):%H:%M} UTC"
 
 
@@ -174,7 +159,6 @@ def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
     import nagiosplugin
 
     from probes.checks.proxy import WARNING, Finding, judge_proxy
-    from probes.cli import ExitStatus
     from probes.credentials.vomsclients import VomsToolError
 
     path = args.file or _default_path(env.environ)

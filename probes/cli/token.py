@@ -5,28 +5,26 @@ endpoint, writing the file atomically with mode 0600 (what ARGO's separate OIDC 
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
-import types
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any
 
-if TYPE_CHECKING:
-    from probes.cli import Environment, ExitStatus
+from probes.cli.env import Environment, ExitStatus
+from probes.cli.plugin import add_nagios_options, add_plugin
+from probes.report.atomic import atomic_write
 
 NAME = "OIDC_TOKEN"
 
 
 def register(sub: Any) -> None:
     """Add the ``token`` subcommand."""
-    p: argparse.ArgumentParser = sub.add_parser(
-        "token", help="Nagios plugin: check (and optionally refresh) an OIDC access token file",
-        description="Check an OIDC access token file's expiry; refresh it when due.")
+    p = add_plugin(sub, "token", NAME,
+                   help="Nagios plugin: check (and optionally refresh) an OIDC access token "
+                        "file",
+                   description="Check an OIDC access token file's expiry; refresh it when due.")
     p.add_argument("-H", "--hostname", help="accepted for ARGO; names the service")
     p.add_argument("--file", type=Path, required=True, help="access token file")
-    p.add_argument("-w", "--warning", default="600:", help="range for seconds left (600:)")
-    p.add_argument("-c", "--critical", default="120:", help="range for seconds left (120:)")
-    p.add_argument("-t", "--timeout", type=float, default=30.0)
+    add_nagios_options(p, timeout=30.0, warning="600:", critical="120:",
+                       measures="seconds left")
     r = p.add_argument_group("refresh at the token endpoint when below the warning threshold")
     r.add_argument("--refresh", action="store_true")
     r.add_argument("--refresh-token-file", type=Path)
@@ -35,12 +33,6 @@ def register(sub: Any) -> None:
     r.add_argument("--client-secret-file", type=Path)
     r.add_argument("--cacert", help="CA bundle or directory for the token endpoint")
     p.set_defaults(run=run)
-    p.error = types.MethodType(_usage_error, p)  # type: ignore[method-assign]
-
-
-def _usage_error(parser: argparse.ArgumentParser, message: str) -> NoReturn:
-    print(f"{NAME} UNKNOWN - invalid arguments: {message} (see fedprobe token --help)")
-    raise SystemExit(3)
 
 
 def _read(path: Path, what: str) -> str:
@@ -65,15 +57,7 @@ def _refresh(args: argparse.Namespace) -> None:
     token = exchange_refresh_token(args.token_endpoint,
                                    _read(args.refresh_token_file, "--refresh-token-file"),
                                    args.client_id, secret, args.cacert or True, args.timeout)
-    fd, tmp = tempfile.mkstemp(dir=args.file.parent, prefix=".token-")
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(token + "\n")
-        os.replace(tmp, args.file)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_write(args.file, token + "\n", 0o600, prefix=".token-")
 
 
 def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
@@ -82,7 +66,6 @@ def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
 
     from probes.auth.oidc import OidcError, seconds_left
     from probes.checks.proxy import hours
-    from probes.cli import ExitStatus
 
     try:
         warn, crit = nagiosplugin.Range(args.warning), nagiosplugin.Range(args.critical)

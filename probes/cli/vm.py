@@ -7,35 +7,32 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import signal
 import socket
-import tempfile
 import time
-import types
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
+from probes.cli.env import Environment, ExitStatus
+from probes.cli.plugin import add_nagios_options, add_plugin
 from probes.cli.target import add_target_options, build_site, target_flags
+from probes.report.atomic import atomic_write
 from probes.runner.result import PHASES, PLUGIN_NAME
 
 if TYPE_CHECKING:
     from probes.auth.keystone import Login
-    from probes.cli import Environment, ExitStatus
     from probes.config.site import Site
     from probes.deadline import Deadline
     from probes.drivers.openstack import OpenStackDriver
 
 
-EXIT_MARGIN = 0.5  # seconds kept for printing and exiting after cleanup
-
-
 def register(sub: Any) -> None:
     """Add the ``vm`` subcommand."""
-    p: argparse.ArgumentParser = sub.add_parser(
-        "vm", help="Nagios plugin: boot a tiny VM, check it, always delete it",
-        description="Boot a probe VM at a site, prove its user-data ran, check its MJF and "
-                    "IPv4/IPv6 reachability, time every phase, and always delete it.")
+    p = add_plugin(sub, "vm", PLUGIN_NAME,
+                   help="Nagios plugin: boot a tiny VM, check it, always delete it",
+                   description="Boot a probe VM at a site, prove its user-data ran, check its "
+                               "MJF and IPv4/IPv6 reachability, time every phase, and always "
+                               "delete it.")
     add_target_options(p)
     v = p.add_argument_group("the probe VM")
     v.add_argument("--image-id")
@@ -54,12 +51,9 @@ def register(sub: Any) -> None:
     pol.add_argument("--mjf-keys", help="comma-separated required MJF keys")
     pol.add_argument("--console-forbidden", choices=("unknown", "warning", "critical"))
     n = p.add_argument_group("Nagios")
-    n.add_argument("-t", "--timeout", type=float, default=300.0, help="seconds (default 300)")
-    n.add_argument("-w", "--warning", help="range for the total seconds")
-    n.add_argument("-c", "--critical", help="range for the total seconds")
+    add_nagios_options(n, timeout=300.0)
     n.add_argument("--warn-phase", action="append", default=[], metavar="PHASE=RANGE")
     n.add_argument("--crit-phase", action="append", default=[], metavar="PHASE=RANGE")
-    n.add_argument("-v", "--verbose", action="count", default=0)
     n.add_argument("--json", type=Path, metavar="FILE", help="also write the result as JSON")
     m = p.add_argument_group("Prometheus (one-shot)")
     m.add_argument("--textfile", type=Path, metavar="DIR",
@@ -68,14 +62,6 @@ def register(sub: Any) -> None:
     m.add_argument("--pushgateway", metavar="URL",
                    help="also push the result to this Pushgateway (job fedprobe_vm, site)")
     p.set_defaults(run=run)
-    p.error = types.MethodType(_usage_error, p)  # type: ignore[method-assign]
-
-
-def _usage_error(parser: argparse.ArgumentParser, message: str) -> NoReturn:
-    """A plugin's bad arguments are UNKNOWN (3) with one line, not argparse's exit 2."""
-    print(f"{PLUGIN_NAME} UNKNOWN - invalid arguments: {message} "
-          "(see fedprobe vm --help)")
-    raise SystemExit(3)
 
 
 def _flags(args: argparse.Namespace) -> dict[str, Any]:
@@ -117,10 +103,7 @@ def _ranges(items: list[str], flag: str) -> dict[str, str]:
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent or Path("."), prefix=".fedprobe-")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=2)
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(data, indent=2))
 
 
 def _driver(login: Login, site: Site, deadline: Deadline) -> OpenStackDriver:
@@ -132,14 +115,11 @@ def _driver(login: Login, site: Site, deadline: Deadline) -> OpenStackDriver:
 def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
     """Run the plugin; every failure path ends in a Nagios state and one clear line."""
     from probes.checks import vm as checks
-    from probes.cli import ExitStatus
     from probes.config import sources
-    from probes.deadline import Deadline
+    from probes.deadline import run_deadlines
     from probes.runner.lifecycle import LifecycleRunner
 
-    hard = Deadline(max(1.0, args.timeout - EXIT_MARGIN))
-    margin = min(60.0, max(2.0, 0.2 * args.timeout))
-    deadline = Deadline(max(0.5, args.timeout - EXIT_MARGIN - margin))
+    deadline, hard = run_deadlines(args.timeout)
 
     def stop(signum: int, frame: object) -> None:
         deadline.cancel(signal.Signals(signum).name)

@@ -7,10 +7,9 @@ import logging
 import signal
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from probes.cli import Environment, ExitStatus
+from probes.cli.env import Environment, ExitStatus
 
 
 def register(sub: Any) -> None:
@@ -46,7 +45,6 @@ def _wait_for_signal() -> None:
 
 def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
     """Start the sandbox, print where it is, serve until a signal, stop cleanly."""
-    from probes.cli import ExitStatus
     from probes.sandbox.config import SandboxConfigError, load_config
     from probes.sandbox.guests.base import GuestError
     from probes.sandbox.server import Sandbox, SandboxStartError

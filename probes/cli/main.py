@@ -1,0 +1,59 @@
+"""The ``fedprobe`` command: argparse subcommands; each returns an exit status, only this edge
+prints errors and exits."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from exporters import cmd as exporter_cmd
+from probes import __version__
+from probes.cli import fast, proxy, token, vm
+from probes.cli.env import Command, Environment, ExitStatus
+from probes.cli.plugin import CommandParser, UsageError
+from probes.sandbox import cmd as sandbox_cmd
+
+
+def _parser() -> tuple[CommandParser, Any]:
+    parser = CommandParser(
+        prog="fedprobe",
+        description="Federated cloud monitoring probes (OpenStack/OCCI sites).")
+    parser.add_argument("--version", action="version", version=f"fedprobe {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for command in (vm, proxy, token, fast, sandbox_cmd, exporter_cmd):
+        command.register(sub)
+    return parser, sub
+
+
+def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> ExitStatus:
+    """Parse arguments and run one subcommand."""
+    env = env or Environment()
+    parser, sub = _parser()
+    try:
+        args, extra = parser.parse_known_args(argv)
+        if extra:  # the subcommand's own error(): plugins answer UNKNOWN (3) in one line
+            sub.choices[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
+    except UsageError as exc:
+        print(exc.line(), file=env.stdout)
+        return ExitStatus.UNKNOWN
+    command: Command = args.run
+    try:
+        return command(args, env)
+    except Exception as exc:  # the last edge: one line, never a traceback
+        plugin = getattr(args, "plugin", None)
+        if plugin:
+            print(f"{plugin} UNKNOWN - internal error: {type(exc).__name__}: "
+                  f"{str(exc)[:200]}", file=env.stdout)
+            return ExitStatus.UNKNOWN
+        print(f"fedprobe {args.command}: internal error: {type(exc).__name__}: {exc}",
+              file=env.stderr)
+        return ExitStatus.ERROR
+
+
+def console_main() -> None:
+    """Entry point of the ``fedprobe`` console script."""
+    import os
+
+    sys.exit(int(main(None, Environment(environ=dict(os.environ)))))

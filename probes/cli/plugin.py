@@ -1,0 +1,58 @@
+"""What every Nagios plugin's command line shares: its parser, whose bad arguments are UNKNOWN
+(3) in one line on the injected stdout (not argparse's usage on stderr and exit 2), and the
+options the Nagios plugin guidelines name (-H -t -w -c -v)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any, NoReturn
+
+
+class UsageError(Exception):
+    """A plugin was given bad arguments (cli.main turns it into the UNKNOWN line)."""
+
+    def __init__(self, plugin: str, command: str, message: str) -> None:
+        super().__init__(message)
+        self.plugin, self.command, self.message = plugin, command, message
+
+    def line(self) -> str:
+        """The one line Nagios shows."""
+        return (f"{self.plugin} UNKNOWN - invalid arguments: {self.message} "
+                f"(see fedprobe {self.command} --help)")
+
+
+class CommandParser(argparse.ArgumentParser):
+    """argparse, except that a plugin's parser (plugin set) raises UsageError on bad input."""
+
+    def __init__(self, *args: Any, plugin: str | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.plugin = plugin
+
+    def error(self, message: str) -> NoReturn:
+        """Bad arguments: UsageError for a plugin, argparse's own exit 2 for other commands."""
+        if self.plugin is not None:
+            raise UsageError(self.plugin, self.prog.split()[-1], message)
+        super().error(message)
+
+
+def add_plugin(sub: Any, name: str, plugin: str, help: str,
+               description: str) -> CommandParser:
+    """A plugin's subcommand parser: its Nagios name is in the parsed args (args.plugin)."""
+    parser: CommandParser = sub.add_parser(name, help=help, description=description,
+                                           plugin=plugin)
+    parser.set_defaults(plugin=plugin)
+    return parser
+
+
+def add_nagios_options(parser: argparse.ArgumentParser | Any, *, timeout: float,
+                       warning: str | None = None, critical: str | None = None,
+                       measures: str = "the total seconds", verbose: bool = True) -> None:
+    """-t, -w, -c (and -v) as every plugin has them."""
+    parser.add_argument("-t", "--timeout", type=float, default=timeout,
+                        help=f"seconds (default {timeout:g})")
+    for flag, long, default in (("-w", "--warning", warning), ("-c", "--critical", critical)):
+        parser.add_argument(flag, long, default=default,
+                            help=f"range for {measures}"
+                                 + (f" (default {default})" if default else ""))
+    if verbose:
+        parser.add_argument("-v", "--verbose", action="count", default=0)

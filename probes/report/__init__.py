@@ -1,0 +1,1 @@
+"""What a run leaves in files: written whole or not at all."""

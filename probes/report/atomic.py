@@ -1,0 +1,32 @@
+"""One way to replace a file: write a temporary file beside it (same filesystem), set its mode,
+rename it over the old one. A reader sees the old file or the new one, never half of one; a
+failure leaves the old file and no temporary one."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+
+@contextlib.contextmanager
+def replacing(path: Path, mode: int = 0o600, prefix: str = ".fedprobe-") -> Iterator[Path]:
+    """A temporary path beside `path` for a writer (ours or another program's); on leaving the
+    block it gets `mode` and replaces `path`; on an exception it is removed."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
+
+def atomic_write(path: Path, text: str, mode: int = 0o600, prefix: str = ".fedprobe-") -> None:
+    """Replace path with text (UTF-8), atomically, readable as `mode` says."""
+    with replacing(path, mode, prefix) as tmp:
+        tmp.write_text(text, encoding="utf-8")
