@@ -64,12 +64,12 @@ def bare_boot(tiny: image.TinyImage, work: Path) -> float:
 
 def lifecycle(sb: Sandbox) -> LifecycleResult:
     """One `fedprobe vm` run (the runner itself, in-process)."""
-    from probes.cli.vm import _driver
+    from probes import drivers
 
     site = build([("sites file", from_sites_file(sb.sites_yaml, "sandbox", None))],
                  need_image=True)
     return LifecycleRunner(site, "bench.example.org", Deadline(110), Deadline(119),
-                           _driver).run()
+                           drivers.create).run()
 
 
 def _stats(name: str, samples: list[float], base: float | None = None) -> None:

@@ -15,9 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from probes.config import sources
 from probes.config.site import Site
+from probes.runner.registry import CHECKS as REGISTRY
 
-CHECKS = ("vm", "keystone", "api", "proxy", "token")
-FAST = ("keystone", "api", "proxy", "token")
+CHECKS = tuple(REGISTRY)  # vm, keystone, api, proxy, token
+FAST = tuple(name for name, spec in REGISTRY.items() if spec.pool == "fast")
 Seconds = Annotated[float, Field(gt=0)]
 
 
@@ -101,7 +102,7 @@ class Job:
     @property
     def pool(self) -> str:
         """Which worker pool runs it."""
-        return "vm" if self.check == "vm" else "fast"
+        return REGISTRY[self.check].pool
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from probes.runner.outcome import PhaseState
 from probes.state import CRITICAL, OK, UNKNOWN, WARNING
 from probes.state import NAMES as STATE_NAMES
 
@@ -12,14 +13,7 @@ __all__ = ["CRITICAL", "OK", "STATE_NAMES", "UNKNOWN", "WARNING", "CheckRun", "P
            "failure_reason"]
 
 
-@dataclass(frozen=True)
-class PhaseRun:
-    """One phase (VM) or step (fast checks) of a run."""
-
-    name: str
-    state: int               # Nagios state the phase earned (policy applied)
-    passed: bool | None      # None: skipped / did not run
-    seconds: float | None    # None: skipped
+PhaseRun = PhaseState  # one phase (VM) or step (fast checks) of a run, as the checks give it
 
 
 @dataclass(frozen=True)

@@ -1,20 +1,13 @@
-"""OIDC pieces keystoneauth1 does not have: exchanging a refresh token at the provider's token
-endpoint (RFC 6749 section 6, one POST) and reading a JWT access token's claims without
-trusting it (only to know when it expires)."""
+"""The OIDC piece keystoneauth1 does not have: exchanging a refresh token at the provider's
+token endpoint (RFC 6749 section 6, one POST). Reading a token file is probes.credentials.token."""
 
 from __future__ import annotations
-
-import base64
-import binascii
-import json
-import time
-from typing import Any
 
 import requests
 
 
 class OidcError(Exception):
-    """The token endpoint refused, or a token cannot be read; one line, no token in it."""
+    """The token endpoint refused or answered nonsense; one line, no token in it."""
 
 
 def exchange_refresh_token(endpoint: str, refresh_token: str, client_id: str,
@@ -39,26 +32,3 @@ def exchange_refresh_token(endpoint: str, refresh_token: str, client_id: str,
     if not isinstance(token, str) or not token:
         raise OidcError(f"OIDC token endpoint {endpoint}: no access_token in its answer")
     return token
-
-
-def jwt_claims(token: str) -> dict[str, Any]:
-    """The payload of a JWT, unverified (OidcError if the token is not a JWT)."""
-    parts = token.strip().split(".")
-    if len(parts) != 3:
-        raise OidcError("the access token is not a JWT (cannot tell when it expires)")
-    payload = parts[1] + "=" * (-len(parts[1]) % 4)
-    try:
-        claims = json.loads(base64.urlsafe_b64decode(payload))
-    except (binascii.Error, ValueError):
-        raise OidcError("the access token's JWT payload cannot be decoded") from None
-    if not isinstance(claims, dict):
-        raise OidcError("the access token's JWT payload is not an object")
-    return claims
-
-
-def seconds_left(token: str, now: float | None = None) -> float:
-    """Seconds until the JWT's ``exp`` (negative when expired)."""
-    exp = jwt_claims(token).get("exp")
-    if not isinstance(exp, int | float):
-        raise OidcError("the access token has no numeric exp claim")
-    return float(exp) - (now if now is not None else time.time())

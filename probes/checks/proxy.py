@@ -1,13 +1,19 @@
-"""Judging an X509/VOMS proxy for the `fedprobe proxy` plugin: what is wrong with it (each
-finding with its state) and how long it and its AC have left. Reading is probes.x509's job;
-rendering is nagiosplugin's."""
+"""Judging an X509/VOMS proxy for `fedprobe proxy` and the exporter: what is wrong with it (each
+finding with its state), how long it and its AC have left against the ranges, and the plugin's
+output (through nagiosplugin). Reading the proxy is probes.credentials'."""
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import nagiosplugin
+from nagiosplugin.state import Critical, Ok, Unknown, Warn
+
+from probes.checks.nagios import evaluate
+from probes.checks.timeleft import hours
 from probes.credentials.proxy import (
     ProxyError,
     ProxyInfo,
@@ -18,7 +24,10 @@ from probes.credentials.proxy import (
 from probes.credentials.voms_ac import VomsAC
 from probes.state import CRITICAL, OK, UNKNOWN, WARNING
 
-__all__ = ["CRITICAL", "OK", "UNKNOWN", "WARNING", "Finding", "ProxyVerdict", "judge_proxy"]
+__all__ = ["CRITICAL", "OK", "UNKNOWN", "WARNING", "Finding", "ProxyVerdict", "hours",
+           "judge_proxy", "render", "summary"]
+NAME = "X509_PROXY"
+_STATES = [Ok, Warn, Critical, Unknown]
 
 
 @dataclass(frozen=True)
@@ -37,16 +46,6 @@ class ProxyVerdict:
     findings: tuple[Finding, ...] = field(default_factory=tuple)
 
 
-def hours(seconds: float) -> str:
-    """12h05m (0h00m when negative)."""
-    return _hours(seconds)
-
-
-def _hours(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
-
-
 def judge_proxy(path: Path, cacert: str | None, vo: str | None, fqan: str | None,
                 now: dt.datetime | None = None) -> ProxyVerdict:
     """Everything about one proxy file, each problem as a finding with its Nagios state."""
@@ -62,7 +61,7 @@ def judge_proxy(path: Path, cacert: str | None, vo: str | None, fqan: str | None
         findings.append(Finding(CRITICAL, str(exc)))
     left = info.time_left(now)
     if left <= 0:
-        findings.append(Finding(CRITICAL, f"proxy expired {_hours(-left)} ago "
+        findings.append(Finding(CRITICAL, f"proxy expired {hours(-left)} ago "
                                           f"({info.not_after:%Y-%m-%d %H:%M} UTC)"))
     if info.proxy_type == "not a proxy":
         findings.append(Finding(WARNING, f"{path} holds an end-entity certificate, not a proxy"))
@@ -84,7 +83,7 @@ def judge_proxy(path: Path, cacert: str | None, vo: str | None, fqan: str | None
             ac_left = (ac.not_after - now).total_seconds()
             if ac_left <= 0:
                 findings.append(Finding(CRITICAL, f"VOMS AC for {vo} expired "
-                                                  f"{_hours(-ac_left)} ago"))
+                                                  f"{hours(-ac_left)} ago"))
             elif ac.not_before > now:
                 findings.append(Finding(CRITICAL, f"VOMS AC for {vo} is not valid yet"))
             if fqan and fqan not in ac.fqans:
@@ -96,8 +95,87 @@ def judge_proxy(path: Path, cacert: str | None, vo: str | None, fqan: str | None
 def summary(verdict: ProxyVerdict) -> str:
     """One line for an OK proxy (problems speak for themselves)."""
     assert verdict.info is not None and verdict.proxy_left is not None
-    text = f"proxy {verdict.path} of {verdict.info.identity} valid {_hours(verdict.proxy_left)}"
+    text = f"proxy {verdict.path} of {verdict.info.identity} valid {hours(verdict.proxy_left)}"
     if verdict.ac is not None and verdict.ac_left is not None:
         text += (f"; VO {verdict.ac.vo} ({', '.join(verdict.ac.fqans)}) valid "
-                 f"{_hours(verdict.ac_left)}")
+                 f"{hours(verdict.ac_left)}")
     return text
+
+
+class _Proxy(nagiosplugin.Resource):  # type: ignore[misc]
+    """The verdict as metrics: how many findings, and the seconds left."""
+
+    def __init__(self, verdict: ProxyVerdict) -> None:
+        self.verdict = verdict
+
+    def probe(self) -> list[nagiosplugin.Metric]:
+        v = self.verdict
+        metrics = [nagiosplugin.Metric("findings", len(v.findings), context="found")]
+        if v.proxy_left is not None:
+            metrics.append(nagiosplugin.Metric("proxy_time_left", int(v.proxy_left), "s",
+                                               context="left"))
+        if v.ac_left is not None:
+            metrics.append(nagiosplugin.Metric("ac_time_left", int(v.ac_left), "s",
+                                               context="left"))
+        return metrics
+
+
+class _Findings(nagiosplugin.Context):  # type: ignore[misc]
+    """The worst findings decide."""
+
+    def __init__(self, verdict: ProxyVerdict) -> None:
+        super().__init__("found")
+        self.verdict = verdict
+
+    def evaluate(self, metric: Any, resource: Any) -> nagiosplugin.Result:
+        findings = self.verdict.findings
+        if not findings:
+            return nagiosplugin.Result(Ok, "", metric)
+        worst = max(f.state for f in findings)
+        hints = [f.message for f in findings if f.state == worst]
+        return nagiosplugin.Result(_STATES[worst], "; ".join(hints), metric)
+
+
+class _Left(nagiosplugin.ScalarContext):  # type: ignore[misc]
+    """Time left against -w/-c, said in hours an operator reads at a glance."""
+
+    def evaluate(self, metric: Any, resource: Any) -> nagiosplugin.Result:
+        what = "proxy" if metric.name == "proxy_time_left" else "VOMS AC"
+        left = hours(metric.value)
+        for state, rng, label in ((Critical, self.critical, "critical"),
+                                  (Warn, self.warning, "warning")):
+            if not rng.match(metric.value):
+                return nagiosplugin.Result(state, f"{what} has {left} left ({label} "
+                                                  f"range {rng})", metric)
+        return nagiosplugin.Result(Ok, f"{what} has {left} left", metric)
+
+
+class _Summary(nagiosplugin.Summary):  # type: ignore[misc]
+    """The OK line names the proxy; a problem line its worst findings; a note is added."""
+
+    def __init__(self, verdict: ProxyVerdict, note: str) -> None:
+        self.verdict, self.note = verdict, f" ({note})" if note else ""
+
+    def ok(self, results: Any) -> str:
+        return summary(self.verdict) + self.note
+
+    def problem(self, results: Any) -> str:
+        hints = [str(r.hint) for r in results.most_significant if r.hint]
+        return "; ".join(hints) + self.note
+
+
+def render(verdict: ProxyVerdict, warning: str | None, critical: str | None, verbose: int,
+           note: str = "") -> tuple[str, int]:
+    """The plugin's output (status line, perfdata; under -v the proxy's details) and state."""
+    check = nagiosplugin.Check(_Proxy(verdict), _Findings(verdict),
+                               _Left("left", warning, critical), _Summary(verdict, note))
+    text, code = evaluate(check, NAME)
+    if verbose and verdict.info is not None:
+        info = verdict.info
+        text += "\n".join([f"subject  {info.subject}", f"identity {info.identity}",
+                           f"type     {info.proxy_type}, {info.key_bits} bits",
+                           f"valid    {info.not_before:%Y-%m-%d %H:%M} to "
+                           f"{info.not_after:%Y-%m-%d %H:%M} UTC"]
+                          + [f"VO {a.vo}: {', '.join(a.fqans)} (issuer {a.issuer}, until "
+                             f"{a.not_after:%Y-%m-%d %H:%M} UTC)" for a in info.acs]) + "\n"
+    return text, code

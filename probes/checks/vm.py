@@ -4,6 +4,7 @@ site's policy and the -w/-c ranges — and renders it the Nagios way through nag
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import nagiosplugin
@@ -75,7 +76,7 @@ class _Lifecycle(nagiosplugin.Resource):  # type: ignore[misc]
 class _PhaseContext(nagiosplugin.ScalarContext):  # type: ignore[misc]
     """Policy first; then the phase's own -w/-c duration range if it ran."""
 
-    def __init__(self, site: Site, ranges: dict[str, tuple[str | None, str | None]]) -> None:
+    def __init__(self, site: Site, ranges: Mapping[str, tuple[str | None, str | None]]) -> None:
         super().__init__("phase")
         self.site = site
         self.ranges = {k: (nagiosplugin.Range(w) if w else None,
@@ -158,7 +159,7 @@ def long_output(result: LifecycleResult, verbose: int) -> list[str]:
 
 def render(result: LifecycleResult, site: Site, verbose: int, total_warn: str | None,
            total_crit: str | None,
-           phase_ranges: dict[str, tuple[str | None, str | None]]) -> tuple[str, int]:
+           phase_ranges: Mapping[str, tuple[str | None, str | None]]) -> tuple[str, int]:
     """The plugin output (≤ 4 KiB) and its exit code."""
     check = nagiosplugin.Check(
         _Lifecycle(result), _PhaseContext(site, phase_ranges),

@@ -9,6 +9,7 @@ Each step is timed and becomes perfdata."""
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from typing import Any
 
 from probes.cli.env import Environment, ExitStatus
@@ -37,26 +38,24 @@ def register(sub: Any) -> None:
 
 def _run(name: str, args: argparse.Namespace, env: Environment) -> ExitStatus:
     """Build the site (bad input: UNKNOWN, one line), run the check, render it."""
-    from probes.checks.steps import render
     from probes.config.sources import SiteError
     from probes.deadline import Deadline
-    from probes.runner import fast as health
+    from probes.runner.fast import SERVICES
+    from probes.runner.registry import CHECKS, CheckRequest
 
     try:
         site = build_site(args, env.environ, target_flags(args), need_image=False)
     except SiteError as exc:
         print(f"{NAMES[name]} UNKNOWN - {exc}", file=env.stdout)
         return ExitStatus.UNKNOWN
-    deadline = Deadline(args.timeout)
+    deadline = Deadline(args.timeout)  # read-only calls: nothing to clean up afterwards
+    request = CheckRequest(site, deadline, deadline, args.verbose, args.warning, args.critical)
     if name == "keystone":
-        checked = health.keystone(site, deadline, args.service or health.SERVICES,
-                                  args.token_warning)
-    else:
-        checked = health.api(site, deadline)
-    text, code = render(NAMES[name], list(checked.steps), checked.summary, args.verbose,
-                        args.warning, args.critical)
-    env.stdout.write(text)
-    return ExitStatus(code)
+        request = replace(request, services=tuple(args.service or SERVICES),
+                          token_warning=args.token_warning)
+    outcome = CHECKS[name].run(request)
+    env.stdout.write(outcome.text)
+    return ExitStatus(outcome.state)
 
 
 def run_keystone(args: argparse.Namespace, env: Environment) -> ExitStatus:

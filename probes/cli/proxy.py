@@ -18,7 +18,7 @@ from probes.report.atomic import replacing
 if TYPE_CHECKING:
     from probes.checks.proxy import ProxyVerdict
 
-NAME = "X509_PROXY"
+NAME = "X509_PROXY"  # probes.checks.proxy.NAME, without importing it (and pyasn1) here
 DEFAULT_WARNING = "43200:"   # alert when less than 12 h are left
 DEFAULT_CRITICAL = "10800:"  # alert when less than 3 h are left
 
@@ -88,77 +88,11 @@ def _cross_check(verdict: ProxyVerdict, args: argparse.Namespace) -> str:
     return ("voms-proxy-info disagrees: " + "; ".join(differences)) if differences else ""
 
 
-def _render(verdict: ProxyVerdict, args: argparse.Namespace, note: str) -> tuple[str, int]:
-    import nagiosplugin
-    from nagiosplugin.state import Critical, Ok, Unknown, Warn
-
-    from probes.checks.nagios import evaluate
-    from probes.checks.proxy import hours as _hours
-    from probes.checks.proxy import summary
-
-    states = [Ok, Warn, Critical, Unknown]
-
-    class Resource(nagiosplugin.Resource):  # type: ignore[misc]
-        def probe(self) -> list[nagiosplugin.Metric]:
-            metrics = [nagiosplugin.Metric("findings", len(verdict.findings), context="found")]
-            if verdict.proxy_left is not None:
-                metrics.append(nagiosplugin.Metric("proxy_time_left", int(verdict.proxy_left),
-                                                   "s", context="left"))
-            if verdict.ac_left is not None:
-                metrics.append(nagiosplugin.Metric("ac_time_left", int(verdict.ac_left), "s",
-                                                   context="left"))
-            return metrics
-
-    class Findings(nagiosplugin.Context):  # type: ignore[misc]
-        def evaluate(self, metric: Any, resource: Any) -> nagiosplugin.Result:
-            if not verdict.findings:
-                return nagiosplugin.Result(Ok, "", metric)
-            worst = max(f.state for f in verdict.findings)
-            hints = [f.message for f in verdict.findings if f.state == worst]
-            return nagiosplugin.Result(states[worst], "; ".join(hints), metric)
-
-    class Left(nagiosplugin.ScalarContext):  # type: ignore[misc]
-        """Time left against -w/-c, said in hours an operator reads at a glance."""
-
-        def evaluate(self, metric: Any, resource: Any) -> nagiosplugin.Result:
-            what = "proxy" if metric.name == "proxy_time_left" else "VOMS AC"
-            left = _hours(metric.value)
-            for state, rng, label in ((Critical, self.critical, "critical"),
-                                      (Warn, self.warning, "warning")):
-                if not rng.match(metric.value):
-                    return nagiosplugin.Result(state, f"{what} has {left} left ({label} "
-                                                      f"range {rng})", metric)
-            return nagiosplugin.Result(Ok, f"{what} has {left} left", metric)
-
-    class Summary(nagiosplugin.Summary):  # type: ignore[misc]
-        def ok(self, results: Any) -> str:
-            return summary(verdict) + (f" ({note})" if note else "")
-
-        def problem(self, results: Any) -> str:
-            hints = [str(r.hint) for r in results.most_significant if r.hint]
-            return "; ".join(hints) + (f" ({note})" if note else "")
-
-    check = nagiosplugin.Check(
-        Resource(), Findings("found"),
-        Left("left", args.warning, args.critical),
-        Summary())
-    text, code = evaluate(check, NAME)
-    if args.verbose and verdict.info is not None:
-        info = verdict.info
-        text += "\n".join([f"subject  {info.subject}", f"identity {info.identity}",
-                           f"type     {info.proxy_type}, {info.key_bits} bits",
-                           f"valid    {info.not_before:%Y-%m-%d %H:%M} to "
-                           f"{info.not_after:%Y-%m-%d %H:%M} UTC"]
-                          + [f"VO {a.vo}: {', '.join(a.fqans)} (issuer {a.issuer}, until "
-                             f"{a.not_after:%Y-%m-%d %H:%M} UTC)" for a in info.acs]) + "\n"
-    return text, code
-
-
 def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
     """Check the proxy (renewing it first when asked and due); print; exit with the state."""
     import nagiosplugin
 
-    from probes.checks.proxy import WARNING, Finding, judge_proxy
+    from probes.checks.proxy import WARNING, Finding, judge_proxy, render
     from probes.credentials.vomsclients import VomsToolError
 
     path = args.file or _default_path(env.environ)
@@ -187,6 +121,6 @@ def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
         if disagreement:
             verdict = replace(verdict, findings=(*verdict.findings,
                                                  Finding(WARNING, disagreement)))
-    text, code = _render(verdict, args, note)
+    text, code = render(verdict, args.warning, args.critical, args.verbose, note)
     env.stdout.write(text)
     return ExitStatus(code)

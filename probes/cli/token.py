@@ -10,6 +10,7 @@ from typing import Any
 
 from probes.cli.env import Environment, ExitStatus
 from probes.cli.plugin import add_nagios_options, add_plugin
+from probes.credentials.token import TokenError, read_text, seconds_left
 from probes.report.atomic import atomic_write
 
 NAME = "OIDC_TOKEN"
@@ -35,27 +36,16 @@ def register(sub: Any) -> None:
     p.set_defaults(run=run)
 
 
-def _read(path: Path, what: str) -> str:
-    from probes.auth.oidc import OidcError
-
-    try:
-        return path.read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
-        raise OidcError(f"{what} {path}: no such file") from None
-    except OSError as exc:
-        raise OidcError(f"{what} {path}: cannot read: {exc.strerror}") from None
-
-
 def _refresh(args: argparse.Namespace) -> None:
     """Get a new access token and replace the file atomically, readable by its owner only."""
     from probes.auth.oidc import OidcError, exchange_refresh_token
 
     if not (args.refresh_token_file and args.token_endpoint and args.client_id):
         raise OidcError("--refresh needs --refresh-token-file, --token-endpoint and --client-id")
-    secret = _read(args.client_secret_file, "--client-secret-file") \
+    secret = read_text(args.client_secret_file, "--client-secret-file") \
         if args.client_secret_file else None
     token = exchange_refresh_token(args.token_endpoint,
-                                   _read(args.refresh_token_file, "--refresh-token-file"),
+                                   read_text(args.refresh_token_file, "--refresh-token-file"),
                                    args.client_id, secret, args.cacert or True, args.timeout)
     atomic_write(args.file, token + "\n", 0o600, prefix=".token-")
 
@@ -64,40 +54,27 @@ def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
     """Check the token (refreshing first when asked and due); one line; Nagios exit code."""
     import nagiosplugin
 
-    from probes.auth.oidc import OidcError, seconds_left
-    from probes.checks.proxy import hours
+    from probes.auth.oidc import OidcError
+    from probes.checks import token
 
     try:
-        warn, crit = nagiosplugin.Range(args.warning), nagiosplugin.Range(args.critical)
+        warn = nagiosplugin.Range(args.warning)
+        nagiosplugin.Range(args.critical)
     except ValueError as exc:
         print(f"{NAME} UNKNOWN - invalid range: {exc}", file=env.stdout)
         return ExitStatus.UNKNOWN
     note, left, problem = "", None, ""
     try:
-        left = seconds_left(_read(args.file, "token file"))
-    except OidcError as exc:
+        left = seconds_left(read_text(args.file, "token file"))
+    except TokenError as exc:
         problem = str(exc)
     if args.refresh and (left is None or not warn.match(left)):
         try:
             _refresh(args)
             note = " (refreshed)"
-            left, problem = seconds_left(_read(args.file, "token file")), ""
-        except OidcError as exc:
+            left, problem = seconds_left(read_text(args.file, "token file")), ""
+        except (OidcError, TokenError) as exc:
             note = f" (refresh failed: {exc})"
-    if left is None:
-        print(f"{NAME} CRITICAL - {problem}{note}", file=env.stdout)
-        return ExitStatus.CRITICAL
-    perf = f"time_left={int(left)}s;{args.warning};{args.critical};"
-    if left <= 0:
-        state, text = ExitStatus.CRITICAL, f"access token expired {hours(-left)} ago"
-    elif not crit.match(left):
-        state, text = ExitStatus.CRITICAL, f"access token has {hours(left)} left " \
-                                           f"(critical range {crit})"
-    elif not warn.match(left):
-        state, text = ExitStatus.WARNING, f"access token has {hours(left)} left " \
-                                          f"(warning range {warn})"
-    else:
-        state, text = ExitStatus.OK, f"access token {args.file} valid {hours(left)}"
-    label = {0: "OK", 1: "WARNING", 2: "CRITICAL"}[int(state)]
-    print(f"{NAME} {label} - {text}{note} | {perf}", file=env.stdout)
-    return state
+    text, state = token.render(args.file, left, problem, args.warning, args.critical, note)
+    env.stdout.write(text)
+    return ExitStatus(state)

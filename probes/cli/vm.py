@@ -20,10 +20,7 @@ from probes.report.atomic import atomic_write
 from probes.runner.result import PHASES, PLUGIN_NAME
 
 if TYPE_CHECKING:
-    from probes.auth.keystone import Login
-    from probes.config.site import Site
-    from probes.deadline import Deadline
-    from probes.drivers.openstack import OpenStackDriver
+    pass
 
 
 def register(sub: Any) -> None:
@@ -106,18 +103,13 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
     atomic_write(path, json.dumps(data, indent=2))
 
 
-def _driver(login: Login, site: Site, deadline: Deadline) -> OpenStackDriver:
-    from probes.drivers.openstack import OpenStackDriver
-
-    return OpenStackDriver(login.session, site, deadline)
-
-
 def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
     """Run the plugin; every failure path ends in a Nagios state and one clear line."""
-    from probes.checks import vm as checks
+    from probes import drivers
     from probes.config import sources
     from probes.deadline import run_deadlines
     from probes.runner.lifecycle import LifecycleRunner
+    from probes.runner.registry import vm_outcome
 
     deadline, hard = run_deadlines(args.timeout)
 
@@ -141,7 +133,7 @@ def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
     old = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
     started = time.time()
     try:
-        runner = LifecycleRunner(site, host, deadline, hard, _driver)
+        runner = LifecycleRunner(site, host, deadline, hard, drivers.create)
         result = runner.run()
     except Exception as exc:  # the edge: one line, UNKNOWN (the runner already cleaned up)
         print(f"{PLUGIN_NAME} UNKNOWN - internal error: {type(exc).__name__}: "
@@ -151,8 +143,9 @@ def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
         for sig, handler in old.items():
             signal.signal(sig, handler)
     phase_ranges = {p: (warn_phase.get(p), crit_phase.get(p)) for p in PHASES}
-    text, code = checks.render(result, site, args.verbose, args.warning, args.critical,
-                               phase_ranges)
+    outcome = vm_outcome(result, site, deadline, args.verbose, args.warning, args.critical,
+                         phase_ranges)
+    text, code = outcome.text, int(outcome.state)
     if args.json:
         try:
             _write_json(args.json, result.as_dict())

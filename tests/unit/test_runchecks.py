@@ -151,8 +151,10 @@ def jwt(claims: dict[str, object]) -> str:
     return f"{part({'alg': 'RS256'})}.{part(claims)}.c2lnbmF0dXJl"
 
 
-@pytest.mark.parametrize("left,state,words", [
-    (3600, OK, "valid 0h59m"), (300, WARNING, "valid 0h04m"), (-600, CRITICAL, "expired 0h10m ago"),
+@pytest.mark.parametrize("left,state,words", [  # what `fedprobe token` says: the same code
+    (3600, OK, "access token {token} valid 0h59m"),
+    (300, WARNING, "access token has 0h04m left (warning range 600:)"),
+    (-600, CRITICAL, "access token expired 0h10m ago"),
 ])
 def test_token_expiry_states(tmp_path: Path, left: int, state: int, words: str) -> None:
     token = tmp_path / "token"
@@ -164,17 +166,19 @@ def test_token_expiry_states(tmp_path: Path, left: int, state: int, words: str) 
     assert (run.check, run.state, run.success) == ("token", state, state != CRITICAL)
     assert run.reason == ("credential" if state == CRITICAL else "")
     assert run.summary.startswith(f"OIDC_TOKEN {('OK', 'WARNING', 'CRITICAL')[state]} - ")
-    assert words in run.summary and str(token) in run.summary
+    assert words.format(token=token) in run.summary
+    assert "time_left=" in run.log and "time_left=" not in run.summary  # perfdata: log only
     ((kind, expires),) = run.expiries
     assert kind == "token" and expires == pytest.approx(exp, abs=2)
     assert [(p.name, p.state) for p in run.phases] == [("credential", state)]
 
 
 @pytest.mark.parametrize("make,needle", [
-    (lambda p: None, "no such file"),
-    (lambda p: p.mkdir(), "cannot read: Is a directory"),
-    (lambda p: p.write_text("not-a-jwt\n"), "is not a JWT"),
-    (lambda p: p.write_text(jwt({"sub": "x"})), "no numeric exp claim"),
+    (lambda p: None, "token file {token}: no such file"),
+    (lambda p: p.mkdir(), "token file {token}: cannot read: Is a directory"),
+    (lambda p: p.write_text("not-a-jwt\n"),
+     "the access token is not a JWT (cannot tell when it expires)"),
+    (lambda p: p.write_text(jwt({"sub": "x"})), "the access token has no numeric exp claim"),
 ])
 def test_unreadable_token_file_is_critical_never_a_traceback(
         tmp_path: Path, caplog: pytest.LogCaptureFixture, make: Callable[[Path], object],
@@ -185,8 +189,7 @@ def test_unreadable_token_file_is_critical_never_a_traceback(
     with caplog.at_level(logging.DEBUG):
         run = run_now(config, job)
     assert (run.state, run.reason, run.expiries) == (CRITICAL, "credential", ())
-    assert run.summary.startswith(f"OIDC_TOKEN CRITICAL - token file {token}: ")
-    assert needle in run.summary
+    assert run.summary == f"OIDC_TOKEN CRITICAL - {needle.format(token=token)}"
     assert not [r for r in caplog.records if r.exc_info]
 
 
@@ -212,9 +215,9 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     return make_pki(tmp_path_factory.mktemp("pki"))
 
 
-@pytest.mark.parametrize("hours,state,words", [
-    (24, OK, "valid 2"), (6, WARNING, "below the warning threshold of 12h00m"),
-    (2, CRITICAL, "below the critical threshold of 3h00m"),
+@pytest.mark.parametrize("hours,state,words", [  # what `fedprobe proxy` says: the same code
+    (24, OK, "valid 2"), (6, WARNING, "left (warning range 43200:)"),
+    (2, CRITICAL, "left (critical range 10800:)"),
 ])
 def test_proxy_expiry_states(tmp_path: Path, pki: Pki, hours: int, state: int,
                              words: str) -> None:

@@ -1,0 +1,50 @@
+"""Reading an OIDC access token file: its text, and when the JWT says it expires — read without
+trusting it (the signature is the provider's business; we only want to know the time left)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+
+class TokenError(Exception):
+    """A token file cannot be read, or its token not understood; one line, no token in it."""
+
+
+def read_text(path: Path, what: str) -> str:
+    """The file's text, stripped (what names the file in an error: "token file", a flag)."""
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        raise TokenError(f"{what} {path}: no such file") from None
+    except UnicodeDecodeError:
+        raise TokenError(f"{what} {path}: not text (not an access token)") from None
+    except OSError as exc:
+        raise TokenError(f"{what} {path}: cannot read: {exc.strerror}") from None
+
+
+def jwt_claims(token: str) -> dict[str, Any]:
+    """The payload of a JWT, unverified (TokenError if the token is not a JWT)."""
+    parts = token.strip().split(".")
+    if len(parts) != 3:
+        raise TokenError("the access token is not a JWT (cannot tell when it expires)")
+    payload = parts[1] + "=" * (-len(parts[1]) % 4)
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(payload))
+    except (binascii.Error, ValueError):
+        raise TokenError("the access token's JWT payload cannot be decoded") from None
+    if not isinstance(claims, dict):
+        raise TokenError("the access token's JWT payload is not an object")
+    return claims
+
+
+def seconds_left(token: str, now: float | None = None) -> float:
+    """Seconds until the JWT's ``exp`` (negative when expired)."""
+    exp = jwt_claims(token).get("exp")
+    if not isinstance(exp, int | float):
+        raise TokenError("the access token has no numeric exp claim")
+    return float(exp) - (now if now is not None else time.time())

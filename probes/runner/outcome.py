@@ -1,0 +1,38 @@
+"""What one run of any check comes to, the same for the plugins and the exporter: its state,
+the plugin's whole output, and the typed facts metrics are made of (never parsed from text)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from probes.state import State
+
+
+@dataclass(frozen=True)
+class PhaseState:
+    """One phase (VM) or step (fast checks) of a run."""
+
+    name: str
+    state: int               # Nagios state the phase earned (policy applied)
+    passed: bool | None      # None: skipped / did not run
+    seconds: float | None    # None: skipped
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    """A finished run of one check at one site."""
+
+    state: State
+    text: str                                        # the plugin's output, every line
+    phases: tuple[PhaseState, ...] = ()
+    leaked: int = 0                                  # VMs this run could not delete
+    reachable: tuple[tuple[str, bool], ...] = ()     # (ipv4|ipv6, answered)
+    expiries: tuple[tuple[str, float], ...] = ()     # (proxy|voms_ac|token, Unix time)
+    interrupted: bool = False                        # stopped by a signal or shutdown
+    timed_out: bool = False                          # its deadline ran out
+
+    @property
+    def status_line(self) -> str:
+        """The plugin's first line without its perfdata."""
+        lines = self.text.splitlines()
+        return lines[0].split(" | ", 1)[0] if lines else ""

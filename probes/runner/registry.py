@@ -1,0 +1,169 @@
+"""Every check fedprobe runs, by name, behind one signature — ``CheckRequest -> CheckOutcome``:
+the plugins and the exporter look a check up here and run the same code (the runner or the
+fast checks' calls, then the judge and the renderer in probes.checks)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING
+
+from probes.runner.fast import SERVICES
+from probes.runner.outcome import CheckOutcome, PhaseState
+from probes.state import State
+
+if TYPE_CHECKING:
+    from probes.checks.steps import Step
+    from probes.config.site import Site
+    from probes.deadline import Deadline
+    from probes.runner.result import LifecycleResult
+
+Ranges = Mapping[str, tuple[str | None, str | None]]
+
+
+@dataclass(frozen=True)
+class CheckRequest:
+    """What a check is asked to do: where, within which deadlines, judged how."""
+
+    site: Site
+    soft: Deadline                 # the phases' (cancelled by a signal or shutdown)
+    hard: Deadline                 # cleanup's, a margin later
+    verbose: int = 1               # -v: the long output under the status line
+    warning: str | None = None     # -w: total seconds (vm, keystone, api), seconds left (others)
+    critical: str | None = None
+    host: str = ""                 # vm: the monitoring host tagged on the probe VM
+    phase_ranges: Ranges = field(default_factory=lambda: MappingProxyType({}))  # vm
+    services: tuple[str, ...] = SERVICES   # keystone: the catalog must have these
+    token_warning: float = 600.0           # keystone: warn below this token lifetime
+    file: Path | None = None               # proxy, token: the credential file
+    cacert: str | None = None              # proxy: CA bundle or directory for the chain
+    vo: str | None = None                  # proxy: the VO whose AC must be there
+    fqan: str | None = None                # proxy: the FQAN the AC must hold
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    """One check: its name, its plugin's name, which worker pool runs it, how to run it."""
+
+    name: str
+    plugin: str
+    pool: str                      # "vm" (minutes, a VM) or "fast" (seconds, read-only)
+    needs_image: bool
+    run: Callable[[CheckRequest], CheckOutcome]
+
+
+# -- vm --------------------------------------------------------------------------------------------
+def run_vm(req: CheckRequest) -> CheckOutcome:
+    """Boot, check and delete a probe VM (the driver the site names)."""
+    from probes import drivers
+    from probes.runner.lifecycle import LifecycleRunner
+
+    result = LifecycleRunner(req.site, req.host, req.soft, req.hard, drivers.create).run()
+    return vm_outcome(result, req.site, req.soft, req.verbose, req.warning, req.critical,
+                      req.phase_ranges)
+
+
+def vm_outcome(result: LifecycleResult, site: Site, soft: Deadline | None = None,
+               verbose: int = 2, warning: str | None = None, critical: str | None = None,
+               phase_ranges: Ranges | None = None) -> CheckOutcome:
+    """A finished lifecycle judged and rendered as ``fedprobe vm`` does."""
+    from probes.checks import vm as checks
+    from probes.runner.result import Outcome
+
+    text, state = checks.render(result, site, verbose, warning, critical, phase_ranges or {})
+    passed = {Outcome.PASSED: True, Outcome.WARNED: True, Outcome.FAILED: False}
+    phases = tuple(PhaseState(p.name, int(checks.judge(p, site)[0]), passed.get(p.outcome),
+                              None if p.outcome == Outcome.SKIPPED else p.duration)
+                   for p in result.phases)
+    reachable = []
+    for name, family in (("reach_v4", "ipv4"), ("reach_v6", "ipv6")):
+        p = result.phase(name)
+        if p.outcome in (Outcome.PASSED, Outcome.FAILED):
+            reachable.append((family, p.outcome == Outcome.PASSED))
+        elif p.outcome == Outcome.SKIPPED and p.detail.startswith("no IPv"):
+            reachable.append((family, False))
+    return CheckOutcome(State(state), text, phases, 1 if result.leaked_server_id else 0,
+                        tuple(reachable), interrupted=bool(result.interrupted),
+                        timed_out=_timed_out(soft))
+
+
+def _timed_out(soft: Deadline | None) -> bool:
+    return soft is not None and soft.expired() and not soft.cancelled
+
+
+# -- keystone, api ---------------------------------------------------------------------------------
+def _steps_outcome(plugin: str, steps: list[Step], summary: str, req: CheckRequest,
+                   expiries: tuple[tuple[str, float], ...] = ()) -> CheckOutcome:
+    from probes.checks.steps import OK, WARNING, render
+
+    text, state = render(plugin, steps, summary, req.verbose, req.warning, req.critical)
+    phases = tuple(PhaseState(s.name, s.state, s.state in (OK, WARNING), s.seconds)
+                   for s in steps)
+    return CheckOutcome(State(state), text, phases, expiries=expiries,
+                        interrupted=req.soft.cancelled, timed_out=_timed_out(req.soft))
+
+
+def run_keystone(req: CheckRequest) -> CheckOutcome:
+    """Login, token lifetime, catalog, version documents."""
+    from probes.runner import fast
+
+    checked = fast.keystone(req.site, req.soft, req.services, req.token_warning)
+    return _steps_outcome("KEYSTONE", list(checked.steps), checked.summary, req)
+
+
+def run_api(req: CheckRequest) -> CheckOutcome:
+    """Flavors, images, networks, limits; quota headroom for the smallest flavor."""
+    from probes.runner import fast
+
+    checked = fast.api(req.site, req.soft)
+    return _steps_outcome("CLOUD_API", list(checked.steps), checked.summary, req)
+
+
+# -- proxy, token ----------------------------------------------------------------------------------
+def _credential_outcome(state: int, text: str, seconds: float,
+                        expiries: tuple[tuple[str, float], ...]) -> CheckOutcome:
+    phase = PhaseState("credential", state, state in (State.OK, State.WARNING), seconds)
+    return CheckOutcome(State(state), text, (phase,), expiries=expiries)
+
+
+def run_proxy(req: CheckRequest) -> CheckOutcome:
+    """The proxy file: permissions, expiry, chain, the VO's AC; time left against the ranges."""
+    from probes.checks.proxy import judge_proxy, render
+
+    t0 = time.monotonic()
+    path = req.file or Path(req.site.auth.x509_proxy or "")
+    verdict = judge_proxy(path.expanduser(), req.cacert or req.site.cacert, req.vo, req.fqan)
+    text, state = render(verdict, req.warning, req.critical, req.verbose)
+    expiries = [(what, when.not_after.timestamp())
+                for what, when in (("proxy", verdict.info), ("voms_ac", verdict.ac))
+                if when is not None]
+    return _credential_outcome(state, text, time.monotonic() - t0, tuple(expiries))
+
+
+def run_token(req: CheckRequest) -> CheckOutcome:
+    """The access token file: readable, a JWT, time left against the ranges."""
+    from probes.checks import token
+    from probes.credentials.token import TokenError, read_text, seconds_left
+
+    t0 = time.monotonic()
+    path = (req.file or Path()).expanduser()
+    left, problem = None, ""
+    try:
+        left = seconds_left(read_text(path, "token file"))
+    except TokenError as exc:
+        problem = str(exc)
+    text, state = token.render(path, left, problem, req.warning or "", req.critical or "")
+    expiries = (("token", time.time() + left),) if left is not None else ()
+    return _credential_outcome(state, text, time.monotonic() - t0, expiries)
+
+
+CHECKS: dict[str, CheckSpec] = {spec.name: spec for spec in (
+    CheckSpec("vm", "FEDCLOUD_VM", "vm", True, run_vm),
+    CheckSpec("keystone", "KEYSTONE", "fast", False, run_keystone),
+    CheckSpec("api", "CLOUD_API", "fast", False, run_api),
+    CheckSpec("proxy", "X509_PROXY", "fast", False, run_proxy),
+    CheckSpec("token", "OIDC_TOKEN", "fast", False, run_token),
+)}
