@@ -7,6 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import nagiosplugin
+from nagiosplugin.state import Critical, Ok, Unknown, Warn
+
+from probes.checks.nagios import evaluate
 from probes.state import CRITICAL, NAMES, OK, UNKNOWN, WARNING
 
 __all__ = ["CRITICAL", "OK", "UNKNOWN", "WARNING", "Step", "render"]
@@ -20,46 +24,59 @@ class Step:
     seconds: float | None = None
 
 
+_STATES = [Ok, Warn, Critical, Unknown]
+
+
+class _Steps(nagiosplugin.Resource):  # type: ignore[misc]
+    """One metric per step (its seconds) and the total."""
+
+    def __init__(self, steps: list[Step]) -> None:
+        self.steps = steps
+
+    def probe(self) -> list[nagiosplugin.Metric]:
+        metrics = [nagiosplugin.Metric(s.name, round(s.seconds or 0.0, 3), "s", min=0,
+                                       context="step") for s in self.steps]
+        total = sum(s.seconds or 0.0 for s in self.steps)
+        return [*metrics, nagiosplugin.Metric("total", round(total, 3), "s", min=0,
+                                              context="total")]
+
+
+class _StepContext(nagiosplugin.Context):  # type: ignore[misc]
+    """A step's state is the plugin's decision; untimed steps have no perfdata."""
+
+    def __init__(self, steps: list[Step]) -> None:
+        super().__init__("step")
+        self.by_name = {s.name: s for s in steps}
+
+    def evaluate(self, metric: Any, resource: Any) -> nagiosplugin.Result:
+        step = self.by_name[metric.name]
+        return nagiosplugin.Result(_STATES[step.state], f"{step.name}: {step.detail}", metric)
+
+    def performance(self, metric: Any, resource: Any) -> nagiosplugin.Performance | None:
+        if self.by_name[metric.name].seconds is None:
+            return None
+        return nagiosplugin.Performance(metric.name, metric.value, "s", None, None, 0)
+
+
+class _Summary(nagiosplugin.Summary):  # type: ignore[misc]
+    """The check's own line when all is OK; else the worst steps' details."""
+
+    def __init__(self, ok_summary: str) -> None:
+        self.ok_summary = ok_summary
+
+    def ok(self, results: Any) -> str:
+        return self.ok_summary
+
+    def problem(self, results: Any) -> str:
+        return "; ".join(str(r.hint) for r in results.most_significant)[:1000]
+
+
 def render(plugin: str, steps: list[Step], ok_summary: str, verbose: int,
            total_warn: str | None = None, total_crit: str | None = None) -> tuple[str, int]:
     """Status line with perfdata (and long output under -v); the exit code."""
-    import nagiosplugin
-    from nagiosplugin.state import Critical, Ok, Unknown, Warn
-
-    from probes.checks.nagios import evaluate
-
-    states = [Ok, Warn, Critical, Unknown]
-    by_name = {s.name: s for s in steps}
-    total = sum(s.seconds or 0.0 for s in steps)
-
-    class Resource(nagiosplugin.Resource):  # type: ignore[misc]
-        def probe(self) -> list[nagiosplugin.Metric]:
-            metrics = [nagiosplugin.Metric(s.name, round(s.seconds or 0.0, 3), "s", min=0,
-                                           context="step") for s in steps]
-            return [*metrics, nagiosplugin.Metric("total", round(total, 3), "s", min=0,
-                                                  context="total")]
-
-    class StepContext(nagiosplugin.Context):  # type: ignore[misc]
-        def evaluate(self, metric: Any, resource: Any) -> nagiosplugin.Result:
-            step = by_name[metric.name]
-            return nagiosplugin.Result(states[step.state], f"{step.name}: {step.detail}",
-                                       metric)
-
-        def performance(self, metric: Any, resource: Any) -> nagiosplugin.Performance | None:
-            if by_name[metric.name].seconds is None:
-                return None
-            return nagiosplugin.Performance(metric.name, metric.value, "s", None, None, 0)
-
-    class Summary(nagiosplugin.Summary):  # type: ignore[misc]
-        def ok(self, results: Any) -> str:
-            return ok_summary
-
-        def problem(self, results: Any) -> str:
-            return "; ".join(str(r.hint) for r in results.most_significant)[:1000]
-
-    check = nagiosplugin.Check(Resource(), StepContext("step"),
+    check = nagiosplugin.Check(_Steps(steps), _StepContext(steps),
                                nagiosplugin.ScalarContext("total", total_warn, total_crit),
-                               Summary())
+                               _Summary(ok_summary))
     text, code = evaluate(check, plugin)
     if verbose:
         text += "".join(f"{s.name:<18} {NAMES[s.state]:<8} "

@@ -9,7 +9,7 @@ import datetime as dt
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from probes.checks.steps import CRITICAL, OK, WARNING, Step
 
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from probes.auth.keystone import Login
     from probes.config.site import Site
     from probes.deadline import Deadline
+    from probes.drivers.openstack import OpenStackDriver
 
 SERVICES = ("compute", "image", "network")
 
@@ -86,14 +87,16 @@ def _version(sess: Login, service: str, url: str, deadline: Deadline) -> Step:
 
 def api(site: Site, deadline: Deadline) -> Checked:
     """Flavors, images, networks, limits; quota headroom for the smallest flavor."""
+    from probes import drivers
     from probes.drivers.base import DriverError
-    from probes.drivers.openstack import OpenStackDriver
 
     sess, step = _login(site, deadline)
     if sess is None:
         return Checked((step,), "")
     steps = [step]
-    driver = OpenStackDriver(sess.session, site, deadline)
+    # The calls are OpenStack's (compute, image, network adapters) until drivers offer a
+    # read-only API probe of their own.
+    driver = cast("OpenStackDriver", drivers.create(sess, site, deadline))
     calls = [("flavors", driver.compute, "/flavors/detail", None),
              ("images", driver.image, "/v2/images", {"limit": 1}),
              ("networks", driver.network, "/v2.0/networks", {"limit": 1}),
