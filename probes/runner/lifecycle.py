@@ -34,6 +34,7 @@ from probes.runner.sweep import KEY_RUN, sweep, tags
 log = logging.getLogger(__name__)
 
 DriverFactory = Callable[[Login, Site, Deadline], CloudDriver]
+Authenticate = Callable[[Site, float], Login]  # (site, timeout) -> a scoped session
 
 
 class _Stop(Exception):
@@ -56,12 +57,13 @@ class LifecycleRunner:
     """Runs one probe VM through its life against one site."""
 
     def __init__(self, site: Site, host: str, deadline: Deadline, hard: Deadline,
-                 driver_factory: DriverFactory) -> None:
+                 driver_factory: DriverFactory, *, authenticate: Authenticate = login) -> None:
         self.site = site
         self.host = host
         self.deadline = deadline  # the run's phases; cancelled by SIGTERM/SIGINT
         self.hard = hard          # the whole -t, for cleanup; never cancelled
         self.driver_factory = driver_factory
+        self.authenticate = authenticate  # Keystone's login; a test's own in unit tests
         self.run_id = secrets.token_hex(8)
         self.nonce = secrets.token_hex(16)
         self.phases: dict[str, Phase] = {}
@@ -121,7 +123,7 @@ class LifecycleRunner:
 
     def _main(self) -> None:
         with self._phase("auth") as ph:
-            self.login = login(self.site, max(0.5, min(30.0, self.deadline.left())))
+            self.login = self.authenticate(self.site, max(0.5, min(30.0, self.deadline.left())))
             self.driver = self.driver_factory(self.login, self.site, self.deadline)
             ph.done(Outcome.PASSED, f"{self.login.method}; project {self.login.project_id}",
                     method=self.login.method)

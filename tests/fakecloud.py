@@ -1,0 +1,237 @@
+"""An in-memory cloud and its driver, for unit tests of the runner: servers live in a dict, a
+server's guest "runs" the user-data by saying its report in the guest script's own format
+(`FPR <nonce> key=value` lines, probes/guest/script.py), and faults are set per test — including
+the ones later work needs: a create whose answer is lost while the server appears, transient
+errors (503s), a list that hangs, a slow delete. Every wait is bounded by the driver's
+deadline, as a real driver's requests are."""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from probes.auth.keystone import Login
+from probes.config.site import Site
+from probes.deadline import Deadline, DeadlineExceeded
+from probes.drivers.base import (
+    Choice,
+    Discovery,
+    DriverError,
+    Forbidden,
+    NotFound,
+    OwnServer,
+    ServerSpec,
+    ServerState,
+    ServerStatus,
+)
+
+NOW_MJF = {"total_cpu": "2", "hs06": "20.5", "jobslots": "1", "phys_cores": "2",
+           "log_cores": "2"}
+JOB_MJF = {"allocated_cpu": "1", "job_id": "fake-1", "wall_limit_secs": "86400",
+           "cpu_limit_secs": "86400"}
+
+
+def fake_login(site: Site, timeout: float) -> Login:
+    """What a Keystone login gives the runner (no session: the fake driver needs none)."""
+    return Login(None, "password", "p-fake", "u-fake", "2099-01-01T00:00:00Z")  # type: ignore[arg-type]
+
+
+@dataclass
+class Guest:
+    """What the probe VM's user-data says on the console once it ran."""
+
+    metadata_source: str = "config-2"
+    mjf_source: str = "env"
+    machine: dict[str, str] = field(default_factory=lambda: dict(NOW_MJF))
+    job: dict[str, str] = field(default_factory=dict)
+    runs_user_data: bool = True
+    complete: bool = True
+    extra: list[str] = field(default_factory=list)   # more key=value lines (hygiene, ...)
+
+    def console(self, nonce: str) -> str:
+        if not self.runs_user_data:
+            return "cloud-init: no user-data\n"
+        machine = self.machine
+        job = {"jobstart_secs": str(int(time.time()) - 5), **JOB_MJF, **self.job}
+        lines = ["begin v=1", "ran=1", f"metadata={self.metadata_source}",
+                 f"mjf.source={self.mjf_source}",
+                 *(f"mjf.machine.{k}={v}" for k, v in machine.items()),
+                 *(f"mjf.job.{k}={v}" for k, v in job.items()), *self.extra]
+        body = [f"FPR {nonce} {line}" for line in lines]
+        if self.complete:
+            body.append(f"FPR {nonce} end lines={len(lines) + 1}")
+        return "[    0.1] booting\n" + "\n".join(body) + "\n"
+
+
+@dataclass
+class FakeServer:
+    id: str
+    spec: ServerSpec
+    created: float
+    state: ServerState = ServerState.BUILDING
+    polls: int = 0
+    fault: str = ""
+    deleting_polls: int = 0
+
+
+@dataclass
+class Faults:
+    """What the fake cloud gets wrong (defaults: a healthy cloud)."""
+
+    missing_image: bool = False
+    boot_polls: int = 1                 # status polls until ACTIVE
+    stuck_build: bool = False
+    boot_error: str = ""
+    create_error: str = ""              # create refused
+    create_answer_lost: bool = False    # the server is made, the answer never arrives
+    console_forbidden: bool = False
+    transient: dict[str, int] = field(default_factory=dict)  # call -> how many 503s first
+    hang: set[str] = field(default_factory=set)              # calls that wait out the deadline
+    slow: dict[str, float] = field(default_factory=dict)     # call -> seconds it takes
+    delete_error: str = ""
+    delete_never_completes: bool = False
+    error_after_delete: str = ""
+    gone_polls: int = 1                 # status polls after delete until 404
+    raise_in: dict[str, BaseException] = field(default_factory=dict)  # call -> unexpected error
+    on_call: dict[str, Callable[[], None]] = field(default_factory=dict)  # call -> side effect
+
+
+class FakeCloud:
+    """Servers, addresses and the guest behaviour of one fake site."""
+
+    def __init__(self, addresses: tuple[tuple[int, str], ...] = (),
+                 metadata: dict[str, str] | None = None) -> None:
+        self.servers: dict[str, FakeServer] = {}
+        self.faults = Faults()
+        self.guest = Guest()
+        self.addresses = addresses
+        self.metadata = metadata or {}
+        self.calls: list[str] = []
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+
+    def add_server(self, metadata: dict[str, str], age: float, name: str = "old") -> str:
+        """A server made earlier (by a killed run, another host, a user)."""
+        sid = f"srv-{next(self._ids)}"
+        spec = ServerSpec(name, "img-1", "fl-1", None, "", dict(metadata))
+        self.servers[sid] = FakeServer(sid, spec, time.time() - age, ServerState.ACTIVE)
+        return sid
+
+    def live(self) -> list[str]:
+        """Servers that exist (not deleted)."""
+        return [s.id for s in self.servers.values() if s.state != ServerState.GONE]
+
+    def driver(self, login: Login, site: Site, deadline: Deadline) -> FakeDriver:
+        """The runner's DriverFactory."""
+        return FakeDriver(self, deadline)
+
+
+class FakeDriver:
+    """drivers.base.CloudDriver over a FakeCloud."""
+
+    name = "fake"
+
+    def __init__(self, cloud: FakeCloud, deadline: Deadline) -> None:
+        self.cloud = cloud
+        self.deadline = deadline
+
+    def _call(self, what: str) -> None:
+        cloud, faults = self.cloud, self.cloud.faults
+        cloud.calls.append(what)
+        if what in faults.on_call:
+            faults.on_call[what]()
+        if what in faults.raise_in:
+            raise faults.raise_in[what]
+        if what in faults.hang:
+            self.deadline.sleep(3600)  # raises DeadlineExceeded when time is up
+        if what in faults.slow:
+            self.deadline.sleep(faults.slow[what])
+        if faults.transient.get(what, 0) > 0:
+            faults.transient[what] -= 1
+            raise DriverError(f"{what}: HTTP 503: Service Unavailable")
+        if self.deadline.expired():
+            raise DeadlineExceeded(self.deadline.why())
+
+    def discover(self, project_id: str) -> Discovery:
+        self._call("discover")
+        if self.cloud.faults.missing_image:
+            raise NotFound("image cirros not found", ["ubuntu-22.04"])
+        return Discovery(Choice("img-1", "cirros-0.6.2"), Choice("fl-1", "m1.tiny", "1 vCPU"),
+                         Choice("net-1", "demo-net"))
+
+    def create(self, spec: ServerSpec) -> str:
+        self._call("create")
+        faults = self.cloud.faults
+        if faults.create_error:
+            raise DriverError(f"create: {faults.create_error}")
+        sid = f"srv-{next(self.cloud._ids)}"
+        with self.cloud._lock:
+            self.cloud.servers[sid] = FakeServer(sid, spec, time.time())
+        if faults.create_answer_lost:
+            raise DriverError("create: ReadTimeout (the answer was lost)")
+        return sid
+
+    def status(self, server_id: str) -> ServerStatus:
+        self._call("status")
+        faults = self.cloud.faults
+        server = self.cloud.servers.get(server_id)
+        if server is None or server.state == ServerState.GONE:
+            return ServerStatus(ServerState.GONE, "404")
+        server.polls += 1
+        if server.state == ServerState.BUILDING:
+            if faults.boot_error:
+                server.state, server.fault = ServerState.ERROR, faults.boot_error
+            elif not faults.stuck_build and server.polls >= faults.boot_polls:
+                server.state = ServerState.ACTIVE
+        if server.state == ServerState.DELETING:
+            server.deleting_polls += 1
+            if faults.error_after_delete:
+                server.state, server.fault = ServerState.ERROR, faults.error_after_delete
+            elif (not faults.delete_never_completes
+                  and server.deleting_polls >= faults.gone_polls):
+                server.state = ServerState.GONE
+                return ServerStatus(ServerState.GONE, "404")
+        addresses = self.cloud.addresses if server.state == ServerState.ACTIVE else ()
+        return ServerStatus(server.state, server.state.value.upper(), server.fault, addresses,
+                            dict(self.cloud.metadata))
+
+    def console(self, server_id: str) -> str:
+        self._call("console")
+        if self.cloud.faults.console_forbidden:
+            raise Forbidden("console output: HTTP 403: policy does not allow it")
+        server = self.cloud.servers[server_id]
+        match = re.search(r"^N=([0-9a-f]+)$",
+                          base64.b64decode(server.spec.user_data).decode(), re.M)
+        assert match, "the user-data carries this run's nonce"
+        return self.cloud.guest.console(match.group(1))
+
+    def delete(self, server_id: str) -> None:
+        self._call("delete")
+        faults = self.cloud.faults
+        if faults.delete_error:
+            raise DriverError(f"delete: {faults.delete_error}")
+        server = self.cloud.servers.get(server_id)
+        if server is not None and server.state != ServerState.GONE:
+            server.state = ServerState.DELETING
+
+    def list_own(self, metadata: dict[str, str]) -> list[OwnServer]:
+        self._call("list")
+        return [OwnServer(s.id, s.spec.name, s.created, dict(s.spec.metadata))
+                for s in self.cloud.servers.values()
+                if s.state != ServerState.GONE
+                and all(s.spec.metadata.get(k) == v for k, v in metadata.items())]
+
+
+def site(**overrides: Any) -> Site:
+    """A site for the fake cloud (policy overrides welcome)."""
+    data: dict[str, Any] = {"name": "fake", "image": {"name": "cirros"},
+                            "auth": {"type": "password", "auth_url": "https://k.example/v3",
+                                     "username": "u", "password": "pw", "project_name": "p"}}
+    data.update(overrides)
+    return Site.model_validate(data)
