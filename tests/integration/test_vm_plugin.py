@@ -94,41 +94,14 @@ def test_console_forbidden_severity_is_site_policy(sb: Sandbox) -> None:
     assert vm(sb, "--console-forbidden", "critical", timeout=20).state == "CRITICAL"
 
 
-def test_stuck_build_hits_the_deadline_and_still_deletes(sb: Sandbox) -> None:
-    sb.set_faults(stuck_build=True)
-    run = vm(sb, "-v", timeout=10)
-    assert run.state == "CRITICAL" and "boot: deadline reached" in run.summary
-    assert run.seconds < 10.5 + 1.0  # -t honoured (plus interpreter start-up)
-    assert "404 confirmed" in run.phase("gone")
-    no_vm_left(sb)
-
-
-def test_hung_api_is_bounded_by_t(sb: Sandbox) -> None:
-    sb.set_faults(latency={"show": 30})
-    run = vm(sb, timeout=10)
-    assert run.seconds < 10.5 + 1.0, run.seconds
-    assert run.state in ("CRITICAL", "UNKNOWN")
-    sb.set_faults()
-    no_vm_left(sb, within=5)  # the delete was accepted before time ran out
-
-
-@pytest.mark.parametrize("faults,needle", [
-    ({"delete_fails": True}, "was NOT deleted"),
-    ({"delete_never_completes": True}, "was NOT deleted"),
-])
-def test_undeletable_vm_is_loud(sb: Sandbox, faults: dict[str, Any], needle: str) -> None:
-    sb.set_faults(**faults)
+def test_undeletable_vm_is_loud(sb: Sandbox) -> None:
+    # (a delete that never completes: the golden vm_delete_never_completes, the fake cloud's)
+    sb.set_faults(delete_fails=True)
     run = vm(sb, "-v", timeout=15)
-    assert run.state == "CRITICAL" and needle in run.summary
+    assert run.state == "CRITICAL" and "was NOT deleted" in run.summary
     leaked = sb.live_servers()[0]["id"]
     assert leaked in run.summary  # the operator gets the id to act on
     assert "leaked=1" in run.perf
-
-
-def test_token_expiring_early_is_survived(sb: Sandbox) -> None:
-    sb.set_faults(token_valid_for=0.3, latency={"boot": 1.0})
-    run = vm(sb, "-v")
-    assert run.state == "OK", run.out  # keystoneauth re-authenticates on 401
 
 
 def test_sigterm_mid_boot_deletes_the_vm(sb: Sandbox) -> None:
