@@ -8,11 +8,13 @@ deadline, as a real driver's requests are."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import itertools
 import re
+import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +37,35 @@ NOW_MJF = {"total_cpu": "2", "hs06": "20.5", "jobslots": "1", "phys_cores": "2",
            "log_cores": "2"}
 JOB_MJF = {"allocated_cpu": "1", "job_id": "fake-1", "wall_limit_secs": "86400",
            "cpu_limit_secs": "86400"}
+
+
+@contextlib.contextmanager
+def sshd_like(hosts: tuple[str, ...] = ("127.0.0.1", "::1")) -> Iterator[int]:
+    """One port on these loopback addresses that greets like sshd (the probe's reach phase
+    waits a moment for a banner); closed on leaving."""
+    servers: list[socket.socket] = []
+    port = 0
+    for host in hosts:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        servers.append(socket.create_server((host, port), family=family))
+        port = servers[0].getsockname()[1]
+
+    def greet(srv: socket.socket) -> None:
+        while True:
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                return
+            with conn:
+                conn.sendall(b"SSH-2.0-fake\r\n")
+
+    for srv in servers:
+        threading.Thread(target=greet, args=(srv,), daemon=True).start()
+    try:
+        yield port
+    finally:
+        for srv in servers:
+            srv.close()
 
 
 def fake_login(site: Site, timeout: float) -> Login:

@@ -13,7 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 from probes.cli.env import Environment, ExitStatus
-from probes.cli.plugin import add_nagios_options, add_plugin
+from probes.cli.plugin import add_nagios_options, add_plugin, nagios_ranges
 from probes.cli.target import add_target_options, build_site, target_flags
 
 NAMES = {"keystone": "KEYSTONE", "api": "CLOUD_API"}
@@ -43,6 +43,7 @@ def _run(name: str, args: argparse.Namespace, env: Environment) -> ExitStatus:
     from probes.runner.fast import SERVICES
     from probes.runner.registry import CHECKS, CheckRequest
 
+    nagios_ranges(NAMES[name], name, args.warning, args.critical)
     try:
         site = build_site(args, env.environ, target_flags(args), need_image=False)
     except SiteError as exc:

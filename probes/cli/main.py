@@ -41,6 +41,9 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> E
     command: Command = args.run
     try:
         return command(args, env)
+    except UsageError as exc:  # bad input found while running (e.g. a -w that is no range)
+        print(exc.line(), file=env.stdout)
+        return ExitStatus.UNKNOWN
     except Exception as exc:  # the last edge: one line, never a traceback
         plugin = getattr(args, "plugin", None)
         if plugin:

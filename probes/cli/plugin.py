@@ -21,6 +21,24 @@ class UsageError(Exception):
                 f"(see fedprobe {self.command} --help)")
 
 
+class BadRange(UsageError):
+    """-w or -c is not a Nagios range."""
+
+    def line(self) -> str:
+        """The one line Nagios shows."""
+        return f"{self.plugin} UNKNOWN - invalid range: {self.message}"
+
+
+def nagios_ranges(plugin: str, command: str, *ranges: str | None) -> list[Any]:
+    """The ranges (-w, -c) as nagiosplugin parses them (None stays None), or BadRange."""
+    import nagiosplugin
+
+    try:
+        return [None if r is None else nagiosplugin.Range(r) for r in ranges]
+    except ValueError as exc:
+        raise BadRange(plugin, command, str(exc)) from None
+
+
 class CommandParser(argparse.ArgumentParser):
     """argparse, except that a plugin's parser (plugin set) raises UsageError on bad input."""
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from probes.cli.env import Environment, ExitStatus
-from probes.cli.plugin import add_nagios_options, add_plugin
+from probes.cli.plugin import add_nagios_options, add_plugin, nagios_ranges
 from probes.report.atomic import replacing
 
 if TYPE_CHECKING:
@@ -90,18 +90,12 @@ def _cross_check(verdict: ProxyVerdict, args: argparse.Namespace) -> str:
 
 def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
     """Check the proxy (renewing it first when asked and due); print; exit with the state."""
-    import nagiosplugin
 
     from probes.checks.proxy import WARNING, Finding, judge_proxy, render
     from probes.credentials.vomsclients import VomsToolError
 
     path = args.file or _default_path(env.environ)
-    try:
-        warn = nagiosplugin.Range(args.warning)
-        nagiosplugin.Range(args.critical)
-    except ValueError as exc:
-        print(f"{NAME} UNKNOWN - invalid range: {exc}", file=env.stdout)
-        return ExitStatus.UNKNOWN
+    warn, _ = nagios_ranges(NAME, "proxy", args.warning, args.critical)
     verdict = judge_proxy(path, args.cacert, args.vo, args.fqan)
     note = ""
     if args.renew:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from probes.cli.env import Environment, ExitStatus
-from probes.cli.plugin import add_nagios_options, add_plugin
+from probes.cli.plugin import add_nagios_options, add_plugin, nagios_ranges
 from probes.credentials.token import TokenError, read_text, seconds_left
 from probes.report.atomic import atomic_write
 
@@ -52,17 +52,11 @@ def _refresh(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
     """Check the token (refreshing first when asked and due); one line; Nagios exit code."""
-    import nagiosplugin
 
     from probes.auth.oidc import OidcError
     from probes.checks import token
 
-    try:
-        warn = nagiosplugin.Range(args.warning)
-        nagiosplugin.Range(args.critical)
-    except ValueError as exc:
-        print(f"{NAME} UNKNOWN - invalid range: {exc}", file=env.stdout)
-        return ExitStatus.UNKNOWN
+    warn, _ = nagios_ranges(NAME, "token", args.warning, args.critical)
     note, left, problem = "", None, ""
     try:
         left = seconds_left(read_text(args.file, "token file"))

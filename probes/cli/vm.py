@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from probes.cli.env import Environment, ExitStatus
-from probes.cli.plugin import add_nagios_options, add_plugin
+from probes.cli.plugin import add_nagios_options, add_plugin, nagios_ranges
 from probes.cli.target import add_target_options, build_site, target_flags
 from probes.report.atomic import atomic_write
 from probes.runner.result import PHASES, PLUGIN_NAME
@@ -111,6 +111,7 @@ def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
     from probes.runner.lifecycle import LifecycleRunner
     from probes.runner.registry import vm_outcome
 
+    nagios_ranges(PLUGIN_NAME, "vm", args.warning, args.critical)
     deadline, hard = run_deadlines(args.timeout)
 
     def stop(signum: int, frame: object) -> None:

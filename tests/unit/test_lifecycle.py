@@ -5,7 +5,6 @@ a lost create answer — in milliseconds, with real TCP only to listeners on loo
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -17,7 +16,7 @@ from probes.drivers.base import ServerState
 from probes.runner.lifecycle import LifecycleRunner
 from probes.runner.result import PHASES, LifecycleResult, Outcome
 from probes.runner.sweep import KEY_HOST, KEY_PROBE, KEY_RUN
-from tests.fakecloud import FakeCloud, fake_login, site
+from tests.fakecloud import FakeCloud, fake_login, site, sshd_like
 
 HOST = "probe-test.example.org"
 
@@ -25,24 +24,8 @@ HOST = "probe-test.example.org"
 @pytest.fixture(scope="module")
 def port() -> Iterator[int]:
     """One port answering like sshd on 127.0.0.1 and ::1."""
-    servers = [socket.create_server(("127.0.0.1", 0))]
-    port = servers[0].getsockname()[1]
-    servers.append(socket.create_server(("::1", port), family=socket.AF_INET6))
-
-    def greet(srv: socket.socket) -> None:
-        while True:
-            try:
-                conn, _ = srv.accept()
-            except OSError:
-                return
-            with conn:
-                conn.sendall(b"SSH-2.0-fake\r\n")
-
-    for srv in servers:
-        threading.Thread(target=greet, args=(srv,), daemon=True).start()
-    yield port
-    for srv in servers:
-        srv.close()
+    with sshd_like() as port:
+        yield port
 
 
 @pytest.fixture
