@@ -88,6 +88,10 @@ class LifecycleRunner:
             timer.done(Outcome.FAILED, str(exc), available=list(exc.available))
         except (DriverError, AuthError) as exc:
             timer.done(Outcome.FAILED, str(exc))
+        except Exception as exc:  # a bug or an answer nobody foresaw: this phase failed
+            log.exception("%s phase failed unexpectedly", name)
+            timer.done(Outcome.FAILED, f"internal error: {type(exc).__name__}: "
+                                       f"{str(exc)[:200]}", error=type(exc).__name__)
         finally:
             self.phases[name] = Phase(name, timer.outcome, timer.detail,
                                       time.monotonic() - timer.start,
@@ -105,8 +109,14 @@ class LifecycleRunner:
             self._main()
         except _Stop:
             pass
+        except Exception:  # outside any phase (a bug): the phases record what ran
+            log.exception("VM lifecycle stopped unexpectedly")
         finally:
-            self._cleanup()
+            try:
+                self._cleanup()
+            except Exception:
+                log.exception("VM cleanup stopped unexpectedly")
+                self.leaked = self.server_id
         phases = tuple(self.phases.get(n) or self._skipped(n) for n in PHASES)
         return LifecycleResult(self.site.name, self.site.driver, self.run_id, phases,
                                time.monotonic() - start, self.server_id, self.leaked,

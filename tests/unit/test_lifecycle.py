@@ -265,10 +265,25 @@ def test_a_signal_stops_the_phases_and_cleanup_still_deletes(cloud: FakeCloud,
     assert result.phase("gone").outcome == Outcome.PASSED and cloud.live() == []
 
 
-def test_an_unexpected_exception_still_deletes_the_vm(cloud: FakeCloud, port: int) -> None:
-    cloud.faults.raise_in["console"] = RuntimeError("a bug")
-    runner = LifecycleRunner(site(port=port), HOST, Deadline(5), Deadline(8), cloud.driver,
-                             authenticate=fake_login)
-    with pytest.raises(RuntimeError, match="a bug"):
-        runner.run()
-    assert cloud.live() == []  # today run() re-raises (issue 14 makes it a FAILED phase)
+@pytest.mark.parametrize("call,phase", [
+    ("discover", "discover"), ("list", "sweep"), ("create", "create"), ("console", "context"),
+])
+def test_an_unexpected_exception_fails_its_phase_and_deletes_the_vm(
+        cloud: FakeCloud, port: int, call: str, phase: str) -> None:
+    cloud.faults.raise_in[call] = KeyError("flavor")
+    result = run(cloud, port)  # returns: nothing is re-raised
+    failed = result.phase(phase)
+    assert failed.outcome == Outcome.FAILED
+    assert failed.detail == "internal error: KeyError: 'flavor'"
+    assert cloud.live() == [] and result.leaked_server_id is None
+    if phase != "sweep":  # sweep's failure is a finding, the run goes on
+        later = PHASES[PHASES.index(phase) + 1:PHASES.index("delete")]
+        assert all(result.phase(p).outcome == Outcome.SKIPPED for p in later)
+
+
+def test_an_unexpected_exception_in_delete_is_a_leak(cloud: FakeCloud, port: int) -> None:
+    cloud.faults.raise_in["delete"] = RuntimeError("a bug")
+    result = run(cloud, port)
+    assert result.phase("delete").outcome == Outcome.FAILED
+    assert result.phase("delete").detail == "internal error: RuntimeError: a bug"
+    assert result.leaked_server_id is not None and cloud.live() == [result.leaked_server_id]
