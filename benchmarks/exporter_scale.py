@@ -419,7 +419,7 @@ def report_exporter(run: LoadRun, rss_hwm: float) -> bool:
     print(f"  exposition      {len(body) / MB:.1f} MB, {samples(body)} samples at the end; "
           f"{wire}")
     fails = parse(body, ("fedprobe_check_failures_total",))
-    leaked = sum(v for *_, v in parse(body, ("fedprobe_vm_leaked_total",)))
+    leaked = sum(v for *_, v in parse(body, ("fedprobe_vm_leaks_total",)))
     print(f"  failed runs     {sum(v for *_, v in fails):.0f} "
           f"{dict(sorted(by_label(fails, 'reason').items())) or ''}; VMs leaked {leaked:.0f}")
     print("  CPU (cores)     " + ", ".join(f"{k} {v:.2f}" for k, v in run.cpu.items())

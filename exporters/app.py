@@ -29,6 +29,7 @@ from exporters.runchecks import deadlines, run_check
 from exporters.scheduler import POOLS, Scheduler
 from exporters.store import Store
 from probes.deadline import Deadline
+from probes.runner.registry import failure_reasons
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +106,8 @@ class Exporter:
     def _configure_store(self) -> None:
         c = self.config
         self.store.configure(((j.site, j.check, str(c.sites[j.site].get("driver", "openstack")),
-                               j.options.interval) for j in c.jobs), c.file.history)
+                               j.options.interval, failure_reasons(j.check, j.options.services))
+                              for j in c.jobs), c.file.history)
 
     # -- running checks --------------------------------------------------------------------------
     def execute(self, job: cfg.Job, soft: Deadline, hard: Deadline) -> None:

@@ -49,8 +49,8 @@ def new_families(oneshot: bool) -> dict[str, Metric]:
             "fedprobe_check_failures": CounterMetricFamily(
                 "fedprobe_check_failures", "Failed runs by reason (the first phase with the "
                 "worst state, or timeout/internal).", labels=[*CHECK, "reason"]),
-            "fedprobe_vm_leaked_total": CounterMetricFamily(
-                "fedprobe_vm_leaked", "VMs left behind since the exporter started.", labels=VM),
+            "fedprobe_vm_leaks": CounterMetricFamily(
+                "fedprobe_vm_leaks", "VMs left behind since the exporter started.", labels=VM),
             "fedprobe_phase_duration_seconds": HistogramMetricFamily(
                 "fedprobe_phase_duration_seconds", "Duration of every VM run's phases.",
                 labels=PHASE)}
@@ -61,17 +61,17 @@ def add_series(f: dict[str, Any], s: Series, oneshot: bool) -> None:
     labels = [s.site, s.driver, s.check]
     if s.interval is not None and not oneshot:
         f["fedprobe_check_interval_seconds"].add_metric(labels, s.interval)
-    if not oneshot:
+    if not oneshot:  # counters: 0 from the moment a check is configured
+        f["fedprobe_check_runs"].add_metric(labels, s.runs)
         if s.latest is not None:
-            f["fedprobe_check_runs"].add_metric(labels, s.runs)
             f["fedprobe_check_consecutive_failures"].add_metric(labels, s.consecutive_failures)
         for reason, n in sorted(s.failures.items()):
             f["fedprobe_check_failures"].add_metric([*labels, reason], n)
         for phase, h in s.phase_hist.items():
             f["fedprobe_phase_duration_seconds"].add_metric([*labels, phase], h.cumulative(),
                                                             h.sum)
-        if s.check == "vm" and s.latest is not None:
-            f["fedprobe_vm_leaked_total"].add_metric([s.site, s.driver], s.leaked_total)
+        if s.check == "vm":
+            f["fedprobe_vm_leaks"].add_metric([s.site, s.driver], s.leaked_total)
     if s.last_success is not None:
         f["fedprobe_check_last_success_timestamp_seconds"].add_metric(labels, s.last_success)
     run = s.latest
@@ -83,9 +83,12 @@ def add_series(f: dict[str, Any], s: Series, oneshot: bool) -> None:
     f["fedprobe_check_last_run_timestamp_seconds"].add_metric(labels, run.finished)
     for p in run.phases:
         pl = [*labels, p.name]
+        f["fedprobe_phase_ran"].add_metric(pl, 1 if p.ran else 0)
+        if not p.ran:
+            continue  # no evidence: no state, success or duration for this run
         f["fedprobe_phase_status"].add_metric(pl, p.state)
-        if p.passed is not None:
-            f["fedprobe_phase_success"].add_metric(pl, 1 if p.passed else 0)
+        f["fedprobe_phase_success"].add_metric(pl, 1 if p.passed else 0)
+        f["fedprobe_phase_finding"].add_metric(pl, 1 if p.finding else 0)
         if p.seconds is not None:
             f["fedprobe_phase_last_duration_seconds"].add_metric(pl, p.seconds)
     for kind, ts in run.expiries:
@@ -112,11 +115,17 @@ _GAUGES = (
     ("fedprobe_check_interval_seconds", "The check's configured schedule interval.", CHECK),
     ("fedprobe_check_consecutive_failures", "Failed runs in a row since the last success.",
      CHECK),
+    ("fedprobe_phase_ran", "1 if the phase (or step) ran in the last run, 0 if it was "
+     "skipped, unavailable or not reached.", PHASE),
     ("fedprobe_phase_status", "Nagios state the phase earned in the last run (policy "
-     "applied).", PHASE),
+     "applied); absent when it did not run.", PHASE),
     ("fedprobe_phase_success", "1 if the phase passed in the last run, 0 if it failed; absent "
-     "when skipped.", PHASE),
-    ("fedprobe_phase_last_duration_seconds", "Seconds the phase took in the last run.", PHASE),
+     "when it did not run.", PHASE),
+    ("fedprobe_phase_finding", "1 if the phase found something wrong in the last run, whatever "
+     "the site's policy made of it (an informational finding is OK and 1 here); absent when it "
+     "did not run.", PHASE),
+    ("fedprobe_phase_last_duration_seconds", "Seconds the phase took in the last run; absent "
+     "when it did not run.", PHASE),
     ("fedprobe_vm_reachable", "1 if the last run's VM answered over the family, else 0.",
      [*VM, "family"]),
     ("fedprobe_vm_leaked", "VMs the last run could not delete.", VM),

@@ -75,6 +75,8 @@ def check_run(outcome: CheckOutcome, site: Site, check: str, started: float,
         reason = "interrupted"
     elif outcome.timed_out:
         reason = "timeout"
+    elif outcome.config_error:
+        reason = "config"
     else:
         reason = failure_reason(outcome.phases, state)
         if reason == "internal" and outcome.leaked:

@@ -72,22 +72,25 @@ class Store:
         self.version = 0
         self.changed = threading.Event()
 
-    def configure(self, schedule: Iterable[tuple[str, str, str, float]],
+    def configure(self, schedule: Iterable[tuple[str, str, str, float, Iterable[str]]],
                   history: int | None = None) -> None:
-        """The (site, check, driver, interval) now scheduled; series no longer scheduled are
-        forgotten (their metrics disappear), new ones appear with their interval."""
+        """The (site, check, driver, interval, failure reasons) now scheduled; series no longer
+        scheduled are forgotten (their metrics disappear), new ones appear with their interval
+        and every failure reason counted at 0 (so that ``increase()`` sees the first one)."""
         with self._lock:
             if history is not None:
                 self._history = history
-            wanted = {(site, check): (driver, interval)
-                      for site, check, driver, interval in schedule}
+            wanted = {(site, check): (driver, interval, reasons)
+                      for site, check, driver, interval, reasons in schedule}
             for key in list(self._series):
                 if key not in wanted:
                     del self._series[key]
-            for key, (driver, interval) in wanted.items():
+            for key, (driver, interval, reasons) in wanted.items():
                 s = self._series.setdefault(key, Series(*key, driver=driver))
                 s.interval = interval
                 s.history = deque(s.history, maxlen=self._history)
+                for reason in reasons:
+                    s.failures.setdefault(reason, 0)
             self._bump()
             for s in self._series.values():
                 s.version = self.version

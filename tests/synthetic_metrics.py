@@ -108,7 +108,7 @@ def render(scrape: int, now: float) -> str:
                 [(lb | {"family": "ipv4"}, 1.0) for lb, s in vm]
                 + [(lb | {"family": "ipv6"}, float(s == "site-a")) for lb, s in vm])
     text.family("fedprobe_vm_leaked", "gauge", ((lb, float(s == "site-b")) for lb, s in vm))
-    text.family("fedprobe_vm_leaked_total", "counter",
+    text.family("fedprobe_vm_leaks_total", "counter",
                 ((lb, scrape if s == "site-b" else 0) for lb, s in vm))
     text.family("fedprobe_vm_boot_seconds", "gauge",
                 ((lb, 200.0 if s == "site-b" else 30.0) for lb, s in vm))

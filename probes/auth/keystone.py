@@ -120,15 +120,20 @@ def _plugin(a: Auth, protocol: str, access_token: str | None) -> Any:
     return loading.get_plugin_loader(name).load_from_options(**opts)
 
 
-def _describe(exc: Exception) -> str:
+def _describe(exc: Exception, client_cert: bool = False) -> str:
     if isinstance(exc, ks_exc.Unauthorized):
         return "credentials refused (HTTP 401)"
     if isinstance(exc, ks_exc.NotFound):
         return "not found (HTTP 404)"
     if isinstance(exc, ks_exc.SSLError):
-        if "alert" in str(exc).lower():  # the server refused our client certificate
+        text = str(exc).lower()
+        if "certificate verify failed" in text:  # we do not trust the server
+            return "TLS verification failed (is --cacert right?)"
+        # TLS 1.3: the server rejects our certificate after the client's side of the handshake;
+        # that shows as an alert, or as the connection closed (EOF, reset) under us.
+        if client_cert or "alert" in text:
             return "the server refused the client certificate in the TLS handshake"
-        return "TLS verification failed (is --cacert right?)"
+        return "TLS handshake failed"
     if isinstance(exc, ks_exc.ConnectFailure):
         return "cannot connect"
     if isinstance(exc, ks_exc.ConnectTimeout | requests.Timeout):
@@ -174,7 +179,7 @@ def login(site: Site, timeout: float) -> Login:
         try:
             ref = sess.auth.get_access(sess)  # type: ignore[union-attr]
         except (ks_exc.ClientException, requests.RequestException) as exc:
-            failures.append(f"{protocol}: {_describe(exc)}")
+            failures.append(f"{protocol}: {_describe(exc, cert is not None)}")
             if not a.type.startswith("oidc") or not isinstance(
                     exc, ks_exc.NotFound | ks_exc.Unauthorized):
                 break

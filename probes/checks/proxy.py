@@ -15,6 +15,7 @@ from nagiosplugin.state import Critical, Ok, Unknown, Warn
 from probes.checks.nagios import evaluate
 from probes.checks.timeleft import hours
 from probes.credentials.proxy import (
+    CaError,
     ProxyError,
     ProxyInfo,
     check_permissions,
@@ -68,6 +69,8 @@ def judge_proxy(path: Path, cacert: str | None, vo: str | None, fqan: str | None
     if cacert:
         try:
             verify_chain(path, cacert, now)
+        except CaError as exc:  # what configures the check is wrong: nothing is known
+            findings.append(Finding(UNKNOWN, str(exc)))
         except ProxyError as exc:
             if left > 0:  # an expired proxy was already said; do not say it twice
                 findings.append(Finding(CRITICAL, str(exc)))
@@ -131,7 +134,8 @@ class _Findings(nagiosplugin.Context):  # type: ignore[misc]
         findings = self.verdict.findings
         if not findings:
             return nagiosplugin.Result(Ok, "", metric)
-        worst = max(f.state for f in findings)
+        # Evidence first: an expired proxy is CRITICAL even when the CA bundle is unusable.
+        worst = max((f.state for f in findings), key=lambda st: (st == CRITICAL, st))
         hints = [f.message for f in findings if f.state == worst]
         return nagiosplugin.Result(_STATES[worst], "; ".join(hints), metric)
 

@@ -17,44 +17,56 @@ from probes.runner.result import PLUGIN_NAME, LifecycleResult, Outcome, Phase
 NAME = PLUGIN_NAME.lower()
 MAX_OUTPUT = 4096
 _ALWAYS_CRITICAL = ("auth", "discover", "create", "boot", "delete", "gone")
-_NEED = {"required": Critical, "informational": Warn, "off": Ok}
+# The policy words (docs/vm-probe.md#policy): what a finding is worth.
+_NEED = {"required": Critical, "warning": Warn, "informational": Ok, "off": Ok}
+
+
+def finding(phase: Phase, site: Site) -> str | None:
+    """What the phase found wrong, whatever the policy makes of it (None: it came out clean, or
+    did not run, or the policy turned the check off)."""
+    p, policy = phase, site.policy
+    if p.outcome in (Outcome.FAILED, Outcome.WARNED):
+        return p.detail
+    hygiene = list(p.data.get("hygiene", []))
+    if p.name == "context" and p.outcome == Outcome.PASSED and hygiene and \
+            policy.hygiene != "off":
+        return "image hygiene: " + "; ".join(hygiene)
+    return None
+
+
+def _by_policy(need: str, what: str, detail: str) -> tuple[ServiceState, str]:
+    return _NEED[need], f"{detail} ({what} {need})"
 
 
 def judge(phase: Phase, site: Site) -> tuple[ServiceState, str]:
     """The state a phase's outcome deserves at this site, and why."""
     p, policy = phase, site.policy
-    if p.outcome == Outcome.UNAVAILABLE and p.name not in ("context", "mjf"):
-        return Unknown, p.detail  # interrupted: nothing is known about the site
-    if p.outcome == Outcome.PASSED and p.name != "context":
-        return Ok, p.detail
-    if p.name in _ALWAYS_CRITICAL:
-        return (Critical, p.detail) if p.outcome == Outcome.FAILED else (Ok, p.detail)
-    if p.name == "sweep":
-        return (Warn, p.detail) if p.outcome in (Outcome.WARNED, Outcome.FAILED) else \
-            (Ok, p.detail)
-    if p.name in ("reach_v4", "reach_v6"):
-        need = policy.ipv4 if p.name == "reach_v4" else policy.ipv6
-        missing = p.outcome == Outcome.SKIPPED and p.detail.startswith("no IPv")
-        if p.outcome == Outcome.FAILED or missing:
-            state = Critical if need == "required" else Ok
-            return state, f"{p.detail} (IPv{p.name[-1]} {need})"
-        return Ok, p.detail
+    if p.outcome == Outcome.SKIPPED:
+        return Ok, p.detail  # did not run: it proves nothing (the phase that stopped it judges)
     if p.outcome == Outcome.UNAVAILABLE:
+        if p.name != "context":
+            return Unknown, p.detail  # interrupted: nothing is known about the site
         return {"unknown": Unknown, "warning": Warn,
                 "critical": Critical}[policy.console_forbidden], p.detail
+    found = finding(p, site)
+    if found is None:
+        return Ok, p.detail
+    if p.name in _ALWAYS_CRITICAL:
+        return Critical, found
+    if p.name == "sweep":
+        return Warn, found
+    if p.name in ("reach_v4", "reach_v6"):
+        family = f"IPv{p.name[-1]}"
+        return _by_policy(policy.ipv4 if p.name == "reach_v4" else policy.ipv6, family, found)
     if p.name == "context":
         if p.outcome == Outcome.FAILED:
-            return _NEED[policy.context], p.detail
-        hygiene = list(p.data.get("hygiene", []))
-        if hygiene and p.outcome == Outcome.PASSED:
-            return _NEED[policy.hygiene], "image hygiene: " + "; ".join(hygiene)
-        return Ok, p.detail
+            return _by_policy(policy.context, "context", found)
+        return _by_policy(policy.hygiene, "hygiene", found)
     if p.name == "mjf":
-        if p.outcome == Outcome.FAILED:
-            return _NEED[policy.mjf], p.detail
-        if p.outcome == Outcome.WARNED:
-            return (Warn if policy.mjf != "off" else Ok), p.detail
-    return Ok, p.detail
+        if p.outcome == Outcome.WARNED and policy.mjf == "required":
+            return Warn, f"{found} (mjf required)"  # a warning stays a warning
+        return _by_policy(policy.mjf, "mjf", found)
+    return Critical, found
 
 
 class _Lifecycle(nagiosplugin.Resource):  # type: ignore[misc]
@@ -122,14 +134,17 @@ class _LeakContext(nagiosplugin.Context):  # type: ignore[misc]
 
 
 class _Summary(nagiosplugin.Summary):  # type: ignore[misc]
-    def __init__(self, result: LifecycleResult) -> None:
+    def __init__(self, result: LifecycleResult, site: Site) -> None:
         self.result = result
+        self.site = site
 
     def ok(self, results: Any) -> str:
         r = self.result
         boot = r.phase("boot").duration or 0.0
+        informational = [f"; {p.name}: {judge(p, self.site)[1]}" for p in r.phases
+                         if finding(p, self.site) is not None]
         return (f"VM lifecycle OK at {r.site} in {r.total:.1f}s (boot {boot:.1f}s, "
-                f"{_families(r)})")
+                f"{_families(r)}){''.join(informational)}")
 
     def problem(self, results: Any) -> str:
         worst = max(int(x.state) for x in results)
@@ -164,7 +179,7 @@ def render(result: LifecycleResult, site: Site, verbose: int, total_warn: str | 
     check = nagiosplugin.Check(
         _Lifecycle(result), _PhaseContext(site, phase_ranges),
         nagiosplugin.ScalarContext("total", total_warn, total_crit),
-        _LeakContext("leak"), _Summary(result))
+        _LeakContext("leak"), _Summary(result, site))
     text, code = evaluate(check, NAME)
     if verbose:
         text += "\n".join(long_output(result, verbose)) + "\n"

@@ -12,7 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 AuthType = Literal["password", "application_credential", "token", "oidc_access_token",
                    "oidc_refresh_token", "x509_mapped", "x509_voms_v2"]
-Need = Literal["required", "informational", "off"]
+# What missing a thing is worth: CRITICAL, WARNING, OK with the finding shown, not checked.
+Need = Literal["required", "warning", "informational", "off"]
 # Secret option names: never printed, logged or put anywhere but the request that needs them.
 SECRET_OPTIONS = frozenset({"password", "application_credential_secret", "token",
                             "access_token", "refresh_token", "client_secret"})
@@ -87,16 +88,26 @@ class ImageChoice(_Model):
 
 
 class Policy(_Model):
-    """What this site promises: missing a required thing is CRITICAL."""
+    """What this site promises, per thing checked: ``required`` (missing it is CRITICAL),
+    ``warning`` (WARNING), ``informational`` (OK, the finding in the text and the metrics) or
+    ``off`` (not checked)."""
 
     ipv4: Need = "required"
     ipv6: Need = "informational"
     context: Need = "required"
-    mjf: Need = "informational"
+    mjf: Need = "warning"
     mjf_keys: tuple[str, ...] = ("total_cpu", "allocated_cpu", "jobstart_secs",
                                  "wall_limit_secs")
     console_forbidden: Literal["unknown", "warning", "critical"] = "unknown"
-    hygiene: Need = "informational"
+    hygiene: Need = "warning"
+
+    @model_validator(mode="after")
+    def _mjf_needs_context(self) -> Policy:
+        """MJF is read from the context phase's guest report."""
+        if self.context == "off" and self.mjf != "off":
+            raise ValueError(f"mjf is {self.mjf} but context is off: MJF is read from the "
+                             "context report; set mjf: off too, or turn context on")
+        return self
 
 
 class Site(_Model):

@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from probes.config import cafile
 from probes.config.site import SECRET_OPTIONS, Site
 
 
@@ -48,6 +49,8 @@ def _read_yaml(path: Path, what: str) -> Any:
         return yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise SiteError(f"{what} {path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise SiteError(f"{what} {path}: not UTF-8 text") from None
     except yaml.YAMLError:
         raise SiteError(f"{what} {path}: not valid YAML") from None
 
@@ -67,6 +70,8 @@ def read_secret_files(auth: dict[str, Any], source: str,
             except OSError as exc:
                 raise SiteError(f"{source}: {key} {path}: cannot read: {exc.strerror}"
                                 ) from None
+            except UnicodeDecodeError:
+                raise SiteError(f"{source}: {key} {path}: not UTF-8 text") from None
     if "type" in out:
         out["type"] = _AUTH_TYPES.get(str(out["type"]), out["type"])
     return out
@@ -95,11 +100,16 @@ def from_clouds_yaml(name: str, environ: dict[str, str]) -> dict[str, Any]:
         path = Path(os.path.expanduser(raw))
         if not path.is_file():
             continue
-        clouds = (_read_yaml(path, "clouds.yaml") or {}).get("clouds") or {}
+        data = _read_yaml(path, "clouds.yaml") or {}
+        clouds = (data.get("clouds") if isinstance(data, dict) else None) or {}
+        if not isinstance(clouds, dict):
+            raise SiteError(f"clouds.yaml {path}: 'clouds' must be a mapping of names to clouds")
         if name not in clouds:
             raise SiteError(f"clouds.yaml {path}: no cloud named {name!r} "
                             f"(has: {', '.join(sorted(clouds)) or 'none'})")
         cloud = clouds[name]
+        if not isinstance(cloud, dict) or not isinstance(cloud.get("auth") or {}, dict):
+            raise SiteError(f"clouds.yaml {path}: cloud {name!r} and its auth must be mappings")
         auth = dict(cloud.get("auth") or {})
         auth["type"] = cloud.get("auth_type", "password")
         site: dict[str, Any] = {"auth": read_secret_files(auth, f"clouds.yaml {path}")}
@@ -201,7 +211,7 @@ def build(layers: list[tuple[str, dict[str, Any]]], need_image: bool = True) -> 
         raise SiteError("no image chosen: give --image-name, --image-id or --image-property "
                         "(or image: in the sites file)")
     try:
-        return Site.model_validate(merged)
+        site = Site.model_validate(merged)
     except ValidationError as exc:
         err = exc.errors()[0]
         key = ".".join(str(p) for p in err["loc"]) or "site"
@@ -213,6 +223,10 @@ def build(layers: list[tuple[str, dict[str, Any]]], need_image: bool = True) -> 
         unknown = err["type"] == "extra_forbidden"
         shown = "" if not err["loc"] or structured or unknown else f" value {value}"
         raise SiteError(f"site {key}{shown}: {message} (from {sources})") from None
+    wrong = cafile.problem(site.cacert) if site.cacert and not site.insecure else None
+    if wrong:
+        raise SiteError(f"site cacert {site.cacert}: {wrong} (from {sources})")
+    return site
 
 
 def _default_name(merged: dict[str, Any]) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
@@ -30,6 +30,20 @@ _SHORT = {"commonName": "CN", "countryName": "C", "localityName": "L",
 
 class ProxyError(Exception):
     """A proxy file that cannot be used; one line naming the file and what is wrong."""
+
+
+class CaError(Exception):
+    """The CA bundle or directory (what configures the check, not what is checked) is missing,
+    unreadable or holds no CA certificate."""
+
+
+# What cryptography raises for damaged input, often only when a field is first read.
+_DAMAGED = (ValueError, TypeError, IndexError, KeyError, UnsupportedAlgorithm)
+
+
+def _damaged(path: Path, exc: Exception) -> ProxyError:
+    return ProxyError(f"{path}: damaged, cannot be parsed ({type(exc).__name__}: "
+                      f"{str(exc).splitlines()[0][:120] if str(exc) else 'no detail'})")
 
 
 @dataclass(frozen=True)
@@ -111,18 +125,31 @@ def check_permissions(path: Path) -> None:
 def read_proxy(path: str | Path) -> ProxyInfo:
     """Parse a proxy file (certificates and key, PEM); ProxyError naming what is wrong."""
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise ProxyError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise ProxyError(f"{path}: cannot read: {exc.strerror}") from None
+    data = _read(path)
     try:
         certs = x509.load_pem_x509_certificates(data)
     except ValueError:
         raise ProxyError(f"{path}: no PEM certificate in it") from None
     if b"PRIVATE KEY-----" not in data:
         raise ProxyError(f"{path}: no private key in it (not a proxy file)")
+    try:
+        return _parse(path, data, certs)
+    except (ProxyError, AcError):
+        raise
+    except _DAMAGED as exc:  # the certificates are parsed lazily: a damaged field shows here
+        raise _damaged(path, exc) from None
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise ProxyError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise ProxyError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def _parse(path: Path, data: bytes, certs: list[x509.Certificate]) -> ProxyInfo:
     _check_key(path, data, certs[0])
     leaf = certs[0]
     identity = next((c for c in certs if _proxy_type(c) == "not a proxy"), certs[-1])
@@ -135,6 +162,9 @@ def read_proxy(path: str | Path) -> ProxyInfo:
         pass
     except AcError as exc:
         raise ProxyError(f"{path}: {exc}") from None
+    for cert in certs:  # every field a check reads, parsed now, not later in a judge
+        _ = (slash_dn(cert.subject), slash_dn(cert.issuer), _proxy_type(cert),
+             cert.not_valid_before_utc, cert.not_valid_after_utc, cert.public_key())
     return ProxyInfo(str(path), slash_dn(leaf.subject), slash_dn(leaf.issuer),
                      slash_dn(identity.subject), _proxy_type(leaf),
                      leaf.not_valid_before_utc, leaf.not_valid_after_utc, _key_bits(leaf),
@@ -142,11 +172,11 @@ def read_proxy(path: str | Path) -> ProxyInfo:
 
 
 def _check_key(path: Path, data: bytes, leaf: x509.Certificate) -> None:
-    start = data.index(b"-----BEGIN", data.index(b"PRIVATE KEY-----") - 40)
-    end = data.index(b"PRIVATE KEY-----", data.index(b"-----END", start)) + 16
     try:
+        start = data.index(b"-----BEGIN", max(0, data.index(b"PRIVATE KEY-----") - 40))
+        end = data.index(b"PRIVATE KEY-----", data.index(b"-----END", start)) + 16
         key = serialization.load_pem_private_key(data[start:end], password=None)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, UnsupportedAlgorithm):
         raise ProxyError(f"{path}: the private key cannot be read (encrypted or damaged)"
                          ) from None
     pub = serialization.PublicFormat.SubjectPublicKeyInfo
@@ -156,24 +186,46 @@ def _check_key(path: Path, data: bytes, leaf: x509.Certificate) -> None:
 
 
 def _anchors(cacert: Path) -> list[x509.Certificate]:
-    files = sorted(cacert.iterdir()) if cacert.is_dir() else [cacert]
+    """The CA certificates of a bundle file or a hashed CA directory (CaError if there are
+    none: a check against no CA would say every chain is untrusted)."""
+    if not cacert.exists():
+        raise CaError(f"CA bundle {cacert}: no such file or directory")
+    try:
+        files = sorted(cacert.iterdir()) if cacert.is_dir() else [cacert]
+    except OSError as exc:
+        raise CaError(f"CA directory {cacert}: cannot read: {exc.strerror}") from None
     found: list[x509.Certificate] = []
     for f in files:
         hashed = f.name[-2:-1] == "." and f.name[-1:].isdigit()  # <hash>.0 in a CA directory
-        if f.suffix in (".pem", ".crt") or hashed:
+        if f.suffix in (".pem", ".crt") or hashed or not cacert.is_dir():
             try:
-                found += x509.load_pem_x509_certificates(f.read_bytes())
+                certs = x509.load_pem_x509_certificates(f.read_bytes())
+                found += [c for c in certs if c.subject is not None]  # damaged: ValueError
             except (ValueError, OSError):
                 continue
+    if not found:
+        raise CaError(f"CA bundle {cacert}: no readable CA certificate in it")
     return found
 
 
 def verify_chain(path: str | Path, cacert: str | Path,
                  now: dt.datetime | None = None) -> None:
-    """Check every signature up to a CA in ``cacert`` and every certificate's validity."""
+    """Check every signature up to a CA in ``cacert`` and every certificate's validity
+    (ProxyError: the proxy's fault; CaError: the CA bundle's)."""
     now = now or dt.datetime.now(dt.UTC)
-    certs = x509.load_pem_x509_certificates(Path(path).read_bytes())
     anchors = _anchors(Path(cacert))
+    try:
+        _verify(Path(path), anchors, cacert, now)
+    except _DAMAGED as exc:
+        raise _damaged(Path(path), exc) from None
+
+
+def _verify(path: Path, anchors: list[x509.Certificate], cacert: str | Path,
+            now: dt.datetime) -> None:
+    try:
+        certs = x509.load_pem_x509_certificates(_read(path))
+    except ValueError:
+        raise ProxyError(f"{path}: no PEM certificate in it") from None
     for cert in certs:
         if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
             raise ProxyError(f"{path}: certificate {slash_dn(cert.subject)} is not valid now "
@@ -182,7 +234,7 @@ def verify_chain(path: str | Path, cacert: str | Path,
     for child, parent in itertools.pairwise(certs):
         try:
             child.verify_directly_issued_by(parent)
-        except (ValueError, TypeError, InvalidSignature):
+        except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
             raise ProxyError(f"{path}: {slash_dn(child.subject)} is not signed by "
                              f"{slash_dn(parent.subject)}") from None
     top = certs[-1]
@@ -191,7 +243,7 @@ def verify_chain(path: str | Path, cacert: str | Path,
             continue
         try:
             top.verify_directly_issued_by(anchor)
-        except (ValueError, TypeError, InvalidSignature):
+        except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
             continue
         if anchor.not_valid_before_utc <= now <= anchor.not_valid_after_utc:
             return

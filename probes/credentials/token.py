@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,6 @@ def jwt_claims(token: str) -> dict[str, Any]:
 def seconds_left(token: str, now: float | None = None) -> float:
     """Seconds until the JWT's ``exp`` (negative when expired)."""
     exp = jwt_claims(token).get("exp")
-    if not isinstance(exp, int | float):
+    if not isinstance(exp, int | float) or isinstance(exp, bool) or not math.isfinite(exp):
         raise TokenError("the access token has no numeric exp claim")
     return float(exp) - (now if now is not None else time.time())

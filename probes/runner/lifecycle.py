@@ -153,8 +153,12 @@ class LifecycleRunner:
         self._reach(4)
         self._reach(6)
         with self._phase("context") as ph:
-            report = check_context(driver, self.server_id or "", self.nonce,
-                                   self._status_addresses, ph, self.deadline.child(120))
+            report = None
+            if self.site.policy.context == "off":  # and so is mjf (Policy allows nothing else)
+                ph.done(Outcome.SKIPPED, "not checked (site policy: context off)")
+            else:
+                report = check_context(driver, self.server_id or "", self.nonce,
+                                       self._status_addresses, ph, self.deadline.child(120))
         with self._phase("mjf") as ph:
             check_mjf(report, self.site, ph)
 
@@ -184,10 +188,14 @@ class LifecycleRunner:
 
     def _reach(self, version: int) -> None:
         name = f"reach_v{version}"
+        need = self.site.policy.ipv4 if version == 4 else self.site.policy.ipv6
         with self._phase(name) as ph:
+            if need == "off":
+                ph.done(Outcome.SKIPPED, f"not checked (site policy: ipv{version} off)")
+                return
             addrs = [a for v, a in self._status_addresses if v == version]
-            if not addrs:
-                ph.done(Outcome.SKIPPED, f"no IPv{version} address")
+            if not addrs:  # looked, found none: a finding (the policy says what it is worth)
+                ph.done(Outcome.FAILED, f"no IPv{version} address")
                 return
             port = self.site.port
             key = self.site.port_metadata_key

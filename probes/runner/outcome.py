@@ -14,8 +14,14 @@ class PhaseState:
 
     name: str
     state: int               # Nagios state the phase earned (policy applied)
-    passed: bool | None      # None: skipped / did not run
-    seconds: float | None    # None: skipped
+    passed: bool | None      # None: it did not run (skipped, unavailable, not reached)
+    seconds: float | None    # None: it did not run, or is not timed
+    finding: bool = False    # it ran and found something wrong, whatever the policy made of it
+
+    @property
+    def ran(self) -> bool:
+        """It ran: its state, success and seconds are evidence (else none is exported)."""
+        return self.passed is not None
 
 
 @dataclass(frozen=True)
@@ -30,6 +36,7 @@ class CheckOutcome:
     expiries: tuple[tuple[str, float], ...] = ()     # (proxy|voms_ac|token, Unix time)
     interrupted: bool = False                        # stopped by a signal or shutdown
     timed_out: bool = False                          # its deadline ran out
+    config_error: bool = False                       # UNKNOWN: what configures it is wrong
 
     @property
     def status_line(self) -> str:

@@ -5,7 +5,7 @@ fast checks' calls, then the judge and the renderer in probes.checks)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -75,17 +75,17 @@ def vm_outcome(result: LifecycleResult, site: Site, soft: Deadline | None = None
 
     text, state = checks.render(result, site, verbose, warning, critical, phase_ranges or {})
     passed = {Outcome.PASSED: True, Outcome.WARNED: True, Outcome.FAILED: False}
-    phases = tuple(PhaseState(p.name, int(checks.judge(p, site)[0]), passed.get(p.outcome),
-                              None if p.outcome == Outcome.SKIPPED else p.duration)
-                   for p in result.phases)
-    reachable = []
-    for name, family in (("reach_v4", "ipv4"), ("reach_v6", "ipv6")):
-        p = result.phase(name)
-        if p.outcome in (Outcome.PASSED, Outcome.FAILED):
-            reachable.append((family, p.outcome == Outcome.PASSED))
-        elif p.outcome == Outcome.SKIPPED and p.detail.startswith("no IPv"):
-            reachable.append((family, False))
-    return CheckOutcome(State(state), text, phases, 1 if result.leaked_server_id else 0,
+    phases = []
+    for p in result.phases:
+        ran = p.outcome in passed
+        phases.append(PhaseState(p.name, int(checks.judge(p, site)[0]),
+                                 passed.get(p.outcome), p.duration if ran else None,
+                                 ran and checks.finding(p, site) is not None))
+    reachable = [(family, result.phase(name).outcome == Outcome.PASSED)
+                 for name, family in (("reach_v4", "ipv4"), ("reach_v6", "ipv6"))
+                 if result.phase(name).outcome in (Outcome.PASSED, Outcome.FAILED)]
+    return CheckOutcome(State(state), text, tuple(phases),
+                        1 if result.leaked_server_id else 0,
                         tuple(reachable), interrupted=bool(result.interrupted),
                         timed_out=_timed_out(soft))
 
@@ -94,16 +94,44 @@ def _timed_out(soft: Deadline | None) -> bool:
     return soft is not None and soft.expired() and not soft.cancelled
 
 
+# -- what a check's phases (or steps) are ---------------------------------------------------------
+# Why a run can fail besides a phase of its own (exporters.runchecks.check_run says which).
+RUN_REASONS = ("timeout", "internal", "interrupted", "config")
+
+
+def phase_names(check: str, services: Sequence[str] = SERVICES) -> tuple[str, ...]:
+    """The phases (vm) or steps a run of the check can have; keystone's ``catalog_<service>``
+    steps appear only when the entry is missing (see failure_reasons)."""
+    from probes.runner.result import PHASES
+
+    return {"vm": PHASES,
+            "keystone": ("auth", "token_lifetime", *(f"version_{s}" for s in services)),
+            "api": ("auth", "flavors", "images", "networks", "limits", "quota"),
+            }.get(check, ("credential",))
+
+
+def failure_reasons(check: str, services: Sequence[str] = SERVICES) -> tuple[str, ...]:
+    """Every reason a failed run of the check can be counted under (a metric's label values,
+    created at 0 so that the first failure of each shows in ``increase()``)."""
+    catalog = tuple(f"catalog_{s}" for s in services) if check == "keystone" else ()
+    vm = ("delete",) if check == "vm" else ()
+    return tuple(dict.fromkeys((*phase_names(check, services), *catalog, *RUN_REASONS, *vm)))
+
+
 # -- keystone, api ---------------------------------------------------------------------------------
-def _steps_outcome(plugin: str, steps: list[Step], summary: str, req: CheckRequest,
-                   expiries: tuple[tuple[str, float], ...] = ()) -> CheckOutcome:
+def _steps_outcome(check: str, steps: list[Step], summary: str,
+                   req: CheckRequest) -> CheckOutcome:
     from probes.checks.steps import OK, WARNING, render
 
-    text, state = render(plugin, steps, summary, req.verbose, req.warning, req.critical)
-    phases = tuple(PhaseState(s.name, s.state, s.state in (OK, WARNING), s.seconds)
-                   for s in steps)
-    return CheckOutcome(State(state), text, phases, expiries=expiries,
-                        interrupted=req.soft.cancelled, timed_out=_timed_out(req.soft))
+    text, state = render(CHECKS[check].plugin, steps, summary, req.verbose, req.warning,
+                         req.critical)
+    seen = {s.name for s in steps}
+    phases = (*(PhaseState(s.name, s.state, s.state in (OK, WARNING), s.seconds, s.state != OK)
+                for s in steps),
+              *(PhaseState(n, OK, None, None)  # not reached: an earlier step failed
+                for n in phase_names(check, req.services) if n not in seen))
+    return CheckOutcome(State(state), text, phases, interrupted=req.soft.cancelled,
+                        timed_out=_timed_out(req.soft))
 
 
 def run_keystone(req: CheckRequest) -> CheckOutcome:
@@ -111,7 +139,7 @@ def run_keystone(req: CheckRequest) -> CheckOutcome:
     from probes.runner import fast
 
     checked = fast.keystone(req.site, req.soft, req.services, req.token_warning)
-    return _steps_outcome("KEYSTONE", list(checked.steps), checked.summary, req)
+    return _steps_outcome("keystone", list(checked.steps), checked.summary, req)
 
 
 def run_api(req: CheckRequest) -> CheckOutcome:
@@ -119,14 +147,18 @@ def run_api(req: CheckRequest) -> CheckOutcome:
     from probes.runner import fast
 
     checked = fast.api(req.site, req.soft)
-    return _steps_outcome("CLOUD_API", list(checked.steps), checked.summary, req)
+    return _steps_outcome("api", list(checked.steps), checked.summary, req)
 
 
 # -- proxy, token ----------------------------------------------------------------------------------
 def _credential_outcome(state: int, text: str, seconds: float,
                         expiries: tuple[tuple[str, float], ...]) -> CheckOutcome:
-    phase = PhaseState("credential", state, state in (State.OK, State.WARNING), seconds)
-    return CheckOutcome(State(state), text, (phase,), expiries=expiries)
+    phase = PhaseState("credential", state, state in (State.OK, State.WARNING), seconds,
+                       state != State.OK)
+    # The file under check is CRITICAL when unusable; UNKNOWN only comes from what configures
+    # the check (the CA bundle).
+    return CheckOutcome(State(state), text, (phase,), expiries=expiries,
+                        config_error=state == State.UNKNOWN)
 
 
 def run_proxy(req: CheckRequest) -> CheckOutcome:

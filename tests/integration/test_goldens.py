@@ -19,6 +19,7 @@ import pytest
 from exporters.exposition import Exposition
 from exporters.model import CRITICAL, OK
 from exporters.store import Store
+from probes.runner.registry import failure_reasons
 from probes.sandbox import Sandbox
 from tests import golden
 from tests.conftest import make_config
@@ -197,7 +198,8 @@ def test_token_golden(name: str, exp_in: int | None, tmp_path: Path) -> None:
 
 def test_exporter_exposition_golden() -> None:
     store = Store()
-    store.configure((s, c, DRIVER, 60.0) for s in ("A", "B") for c in ("vm", "keystone"))
+    store.configure((s, c, DRIVER, 60.0, failure_reasons(c))
+                    for s in ("A", "B") for c in ("vm", "keystone"))
     store.record(run("vm", site="A", phases=vm_phases(), reachable=(("ipv4", True),
                                                                    ("ipv6", True))))
     store.record(run("vm", CRITICAL, site="B", phases=vm_phases(boot=False), reason="boot",

@@ -24,6 +24,13 @@ def test_example_exporter_config(tmp_path: Path) -> None:
         (tmp_path / name).write_text("secret\n")
         sites = sites.replace(f"/etc/fedprobe/{name}", str(tmp_path / name))
     (tmp_path / "sites.example.yaml").write_text(sites)
+    with pytest.raises(ConfigError, match="site cacert /etc/grid-security/certificates: no "):
+        load(tmp_path / "exporter.yaml")  # no IGTF CA directory here: loading says so
+    certificates = tmp_path / "certificates"
+    certificates.mkdir()
+    (certificates / "0123abcd.0").write_text("-----BEGIN CERTIFICATE-----\n")
+    sites = sites.replace("/etc/grid-security/certificates", str(certificates))
+    (tmp_path / "sites.example.yaml").write_text(sites)
     config = load(tmp_path / "exporter.yaml")
     jobs = {(j.site, j.check): j.options for j in config.jobs}
     assert set(jobs) == {("CESNET-MCC", "vm"), ("CESNET-MCC", "keystone"), ("CESNET-MCC", "api"),

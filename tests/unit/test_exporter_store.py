@@ -17,6 +17,7 @@ from exporters.app import Exporter
 from exporters.collector import registry_for
 from exporters.model import CRITICAL, OK, UNKNOWN, WARNING, CheckRun, PhaseRun
 from exporters.store import PHASE_BUCKETS, Histogram, Store
+from probes.runner.registry import failure_reasons
 from tests.metrics_doc import documented_series
 
 DRIVER = "openstack"
@@ -34,7 +35,7 @@ def run(check: str = "vm", state: int = OK, *, site: str = "A", started: float =
 def vm_phases(boot: bool = True, boot_seconds: float = 30.0) -> tuple[PhaseRun, ...]:
     """A VM run's phases; when boot fails the reach/context/mjf phases are skipped."""
     out = [PhaseRun("auth", OK, True, 0.5), PhaseRun("create", OK, True, 1.0),
-           PhaseRun("boot", OK if boot else CRITICAL, boot, boot_seconds)]
+           PhaseRun("boot", OK if boot else CRITICAL, boot, boot_seconds, not boot)]
     later = ("reach_v4", "reach_v6", "context", "mjf")
     out += [PhaseRun(n, OK, True, 2.0) if boot else PhaseRun(n, OK, None, None) for n in later]
     return (*out, PhaseRun("delete", OK, True, 1.0), PhaseRun("gone", OK, True, 3.0))
@@ -59,7 +60,8 @@ def names(samples: list[Sample]) -> set[str]:
 
 def scheduled(*checks: tuple[str, str, float]) -> Store:
     store = Store()
-    store.configure((site, check, DRIVER, interval) for site, check, interval in checks)
+    store.configure((site, check, DRIVER, interval, failure_reasons(check))
+                    for site, check, interval in checks)
     return store
 
 
@@ -93,9 +95,10 @@ def test_runs_and_failures_by_reason_and_consecutive_failures() -> None:
         store.record(run("api", state, reason=reason))
     got = scrape(store)
     assert value(got, "fedprobe_check_runs_total", check="api") == 5
-    assert {s.labels["reason"]: s.value for s in got
-            if s.name == "fedprobe_check_failures_total"} == {"auth": 2, "timeout": 1,
-                                                              "flavors": 1}
+    counted = {s.labels["reason"]: s.value for s in got
+               if s.name == "fedprobe_check_failures_total"}
+    assert counted == {**dict.fromkeys(failure_reasons("api"), 0.0), "auth": 2, "timeout": 1,
+                       "flavors": 1}
     assert value(got, "fedprobe_check_consecutive_failures", check="api") == 1
     store.record(run("api", CRITICAL, reason="flavors"))
     assert value(scrape(store), "fedprobe_check_consecutive_failures") == 2
@@ -116,15 +119,17 @@ def test_phase_series_skip_what_did_not_run() -> None:
         PhaseRun("auth", OK, True, 0.2), PhaseRun("catalog_compute", CRITICAL, False, 0.1),
         PhaseRun("version_compute", OK, None, None))))
     got = scrape(store)
+    ran = {s.labels["phase"]: s.value for s in got if s.name == "fedprobe_phase_ran"}
+    assert ran == {"auth": 1, "catalog_compute": 1, "version_compute": 0}
     status = {s.labels["phase"]: s.value for s in got if s.name == "fedprobe_phase_status"}
-    assert status == {"auth": OK, "catalog_compute": CRITICAL, "version_compute": OK}
+    assert status == {"auth": OK, "catalog_compute": CRITICAL}  # no state without evidence
     success = {s.labels["phase"]: s.value for s in got if s.name == "fedprobe_phase_success"}
     assert success == {"auth": 1, "catalog_compute": 0}
     seconds = {s.labels["phase"]: s.value for s in got
                if s.name == "fedprobe_phase_last_duration_seconds"}
     assert seconds == {"auth": 0.2, "catalog_compute": 0.1}
     # VM-only series and the phase histogram are not made for other checks
-    assert not names(got) & {"fedprobe_vm_leaked", "fedprobe_vm_leaked_total",
+    assert not names(got) & {"fedprobe_vm_leaked", "fedprobe_vm_leaks_total",
                              "fedprobe_vm_reachable", "fedprobe_vm_boot_seconds",
                              "fedprobe_phase_duration_seconds_count"}
 
@@ -137,17 +142,17 @@ def test_vm_series() -> None:
     assert value(got, "fedprobe_vm_reachable", site="A", driver=DRIVER, family="ipv4") == 1
     assert value(got, "fedprobe_vm_reachable", family="ipv6") == 0
     assert value(got, "fedprobe_vm_boot_seconds", site="A", driver=DRIVER) == 30.0
-    assert value(got, "fedprobe_vm_leaked") == 0 and value(got, "fedprobe_vm_leaked_total") == 0
+    assert value(got, "fedprobe_vm_leaked") == 0 and value(got, "fedprobe_vm_leaks_total") == 0
     store.record(run("vm", CRITICAL, reason="boot", phases=vm_phases(boot=False), leaked=1))
     got = scrape(store)
     assert value(got, "fedprobe_vm_boot_seconds") is None   # boot did not pass
     assert value(got, "fedprobe_vm_reachable") is None      # the run did not get that far
     assert value(got, "fedprobe_phase_success", phase="reach_v4") is None
     assert value(got, "fedprobe_phase_success", phase="boot") == 0
-    assert value(got, "fedprobe_vm_leaked") == 1 and value(got, "fedprobe_vm_leaked_total") == 1
+    assert value(got, "fedprobe_vm_leaked") == 1 and value(got, "fedprobe_vm_leaks_total") == 1
     store.record(run("vm", OK, phases=vm_phases()))
     got = scrape(store)
-    assert value(got, "fedprobe_vm_leaked") == 0 and value(got, "fedprobe_vm_leaked_total") == 1
+    assert value(got, "fedprobe_vm_leaked") == 0 and value(got, "fedprobe_vm_leaks_total") == 1
 
 
 def test_credential_expiry() -> None:
@@ -203,18 +208,39 @@ def test_configure_drops_removed_checks_and_keeps_the_others() -> None:
     for site, check in (("A", "vm"), ("A", "keystone"), ("B", "vm")):
         store.record(run(check, CRITICAL, site=site, phases=vm_phases(), leaked=1))
     version = store.version
-    store.configure([("A", "vm", DRIVER, 600.0)])
+    store.configure([("A", "vm", DRIVER, 600.0, ())])
     assert store.version > version
     got = scrape(store)
     assert {(s.labels.get("site"), s.labels.get("check")) for s in got} == {("A", "vm"),
                                                                             ("A", None)}
     assert value(got, "fedprobe_check_interval_seconds", site="A", check="vm") == 600.0
     assert value(got, "fedprobe_check_runs_total", site="A", check="vm") == 1  # kept
-    store.configure([("A", "vm", DRIVER, 600.0), ("A", "keystone", DRIVER, 60.0)])
+    store.configure([("A", "vm", DRIVER, 600.0, ()), ("A", "keystone", DRIVER, 60.0, ())])
     got = scrape(store)
     assert value(got, "fedprobe_check_interval_seconds", check="keystone") == 60.0
-    assert value(got, "fedprobe_check_runs_total", check="keystone") is None  # starts afresh
-    assert value(got, "fedprobe_check_failures_total", check="keystone") is None
+    assert value(got, "fedprobe_check_runs_total", check="keystone") == 0  # starts afresh
+    assert value(got, "fedprobe_check_failures_total", check="keystone") is None  # no reasons
+
+
+@pytest.mark.parametrize("check", ["vm", "keystone", "api", "proxy", "token"])
+def test_counters_are_born_at_zero_when_a_check_is_configured(check: str) -> None:
+    """increase() over a counter that appears at its first failure misses that failure: every
+    reason of a configured check is there at 0 before anything ran."""
+    got = scrape(scheduled(("A", check, 60.0)))
+    reasons = {s.labels["reason"]: s.value for s in got
+               if s.name == "fedprobe_check_failures_total"}
+    expected = {"timeout", "internal", "interrupted", "config", "auth" if check in (
+        "vm", "keystone", "api") else "credential"}
+    assert expected <= set(reasons) and set(reasons.values()) == {0.0}
+    assert set(reasons) == set(failure_reasons(check))
+    assert value(got, "fedprobe_check_runs_total", check=check) == 0
+    assert value(got, "fedprobe_check_status") is None  # but nothing claims a state
+    assert value(got, "fedprobe_phase_ran") is None
+    if check == "vm":
+        assert {"boot", "discover", "gone", "delete"} <= set(reasons)
+        assert value(got, "fedprobe_vm_leaks_total") == 0
+    if check == "keystone":
+        assert {"catalog_compute", "version_image"} <= set(reasons)
 
 
 def test_only_scheduled_ignores_runs_of_removed_checks() -> None:
@@ -230,13 +256,13 @@ def test_only_scheduled_ignores_runs_of_removed_checks() -> None:
 
 def test_history_newest_first_and_bounded() -> None:
     store = Store(history=3)
-    store.configure([("A", "api", DRIVER, 60.0)])
+    store.configure([("A", "api", DRIVER, 60.0, ())])
     for n in range(5):
         store.record(run("api", started=float(n)))
     latest, history = store.get("A", "api")
     assert latest is not None and latest.started == 4.0
     assert [r.started for r in history] == [4.0, 3.0, 2.0]
-    store.configure([("A", "api", DRIVER, 60.0)], history=2)
+    store.configure([("A", "api", DRIVER, 60.0, ())], history=2)
     assert [r.started for r in store.get("A", "api")[1]] == [4.0, 3.0]
 
 

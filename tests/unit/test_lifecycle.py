@@ -131,11 +131,28 @@ def test_unreachable_addresses_fail_reach_but_the_run_goes_on(cloud: FakeCloud) 
     assert cloud.live() == []
 
 
-def test_no_ipv6_address_is_skipped_with_the_reason(port: int) -> None:
+def test_no_ipv6_address_is_a_finding_of_a_phase_that_ran(port: int) -> None:
     cloud = FakeCloud(addresses=((4, "127.0.0.1"),))
     result = run(cloud, port)
-    assert result.phase("reach_v6").outcome == Outcome.SKIPPED
+    assert result.phase("reach_v6").outcome == Outcome.FAILED  # it looked and found none
     assert result.phase("reach_v6").detail == "no IPv6 address"
+
+
+@pytest.mark.parametrize("policy,phases", [
+    ({"ipv6": "off"}, ("reach_v6",)),
+    ({"ipv4": "off", "ipv6": "off"}, ("reach_v4", "reach_v6")),
+    ({"context": "off", "mjf": "off"}, ("context", "mjf")),
+])
+def test_a_check_the_policy_turns_off_does_not_run(port: int, policy: dict[str, str],
+                                                    phases: tuple[str, ...]) -> None:
+    cloud = FakeCloud(addresses=((4, "127.0.0.1"), (6, "::1")))
+    result = run(cloud, port, policy=policy)
+    for name in phases:
+        assert result.phase(name).outcome == Outcome.SKIPPED
+        assert result.phase(name).detail.startswith("not checked (site policy: ")
+    if "context" in policy:
+        assert "console" not in cloud.calls
+    assert result.phase("gone").outcome == Outcome.PASSED
 
 
 def test_console_forbidden_is_unavailable_not_failed(cloud: FakeCloud, port: int) -> None:

@@ -69,11 +69,24 @@ def test_ipv6_required_and_unreachable() -> None:
     assert v6 is not None and (v6.state, v6.passed) == (CRITICAL, False)
 
 
-def test_ipv6_informational_is_only_reported() -> None:
+def test_ipv6_informational_is_reported_ok_with_the_finding() -> None:
     site = Site.model_validate({**SITE.model_dump(), "policy": {"ipv6": "informational"}})
-    run = vm_run(lifecycle({"reach_v6": (Outcome.SKIPPED, "no IPv6 address")}), site, 0.0)
+    run = vm_run(lifecycle({"reach_v6": (Outcome.FAILED, "no IPv6 address")}), site, 0.0)
     assert (run.state, run.reason) == (OK, "")
+    assert run.summary.endswith("; reach_v6: no IPv6 address (IPv6 informational)")
     assert run.reachable == (("ipv4", True), ("ipv6", False))  # no address: not reachable
+    v6 = run.phase("reach_v6")
+    assert v6 is not None and (v6.ran, v6.state, v6.passed, v6.finding) == (True, OK, False,
+                                                                            True)
+
+
+def test_ipv6_off_is_not_checked_and_claims_nothing() -> None:
+    site = Site.model_validate({**SITE.model_dump(), "policy": {"ipv6": "off"}})
+    run = vm_run(lifecycle({"reach_v6": (Outcome.SKIPPED, "not checked (site policy: ipv6 "
+                                                          "off)")}), site, 0.0)
+    assert run.state == OK and run.reachable == (("ipv4", True),)
+    v6 = run.phase("reach_v6")
+    assert v6 is not None and not v6.ran and v6.seconds is None
 
 
 def test_boot_failed_later_phases_skipped() -> None:
@@ -243,3 +256,36 @@ def test_expired_proxy_and_missing_file(tmp_path: Path, pki: Pki) -> None:
     run = run_now(config, job)
     assert (run.state, run.expiries) == (CRITICAL, ())
     assert str(path) in run.summary and "no such file" in run.summary
+
+
+# -- no evidence, no state -------------------------------------------------------------------------
+@pytest.mark.parametrize("oneshot", [False, True], ids=["exporter", "textfile-pushgateway"])
+def test_a_refused_login_exports_no_state_for_the_phases_that_never_ran(oneshot: bool) -> None:
+    from exporters.store import Store
+    from tests.unit.test_exporter_store import scrape
+
+    run = vm_run(lifecycle({"auth": (Outcome.FAILED, "credentials refused"),
+                            **skipped(PHASES[1:], "not run: auth did not pass")}), SITE, 0.0)
+    store = Store()
+    store.record(run)
+    got = scrape(store, oneshot)
+
+    def by_phase(name: str) -> dict[str, float]:
+        return {s.labels["phase"]: s.value for s in got if s.name == name}
+
+    assert by_phase("fedprobe_phase_ran") == {"auth": 1, **dict.fromkeys(PHASES[1:], 0)}
+    assert by_phase("fedprobe_phase_status") == {"auth": CRITICAL}
+    assert by_phase("fedprobe_phase_success") == {"auth": 0}
+    assert by_phase("fedprobe_phase_last_duration_seconds") == {"auth": 0.5}
+    assert not [s for s in got if s.name.startswith("fedprobe_vm_reachable")]
+
+
+def test_console_forbidden_is_not_a_phase_that_ran() -> None:
+    site = Site.model_validate({**SITE.model_dump(), "policy": {"console_forbidden":
+                                                                "critical"}})
+    run = vm_run(lifecycle({"context": (Outcome.UNAVAILABLE, "console output not allowed"),
+                            "mjf": (Outcome.SKIPPED, "no guest report to read MJF from")}),
+                 site, 0.0)
+    assert (run.state, run.reason) == (CRITICAL, "context")  # the run says why it failed
+    context = run.phase("context")
+    assert context is not None and not context.ran and context.seconds is None

@@ -107,6 +107,10 @@ def test_shipped_example_sites_file(tmp_path: Path) -> None:
     for name in ("egi-refresh-token", "example-appcred-secret"):
         (tmp_path / name).write_text("secret\n")
         text = text.replace(f"/etc/fedprobe/{name}", str(tmp_path / name))
+    certificates = tmp_path / "certificates"  # as IGTF's: hashed names
+    certificates.mkdir()
+    (certificates / "0123abcd.0").write_text("-----BEGIN CERTIFICATE-----\n")
+    text = text.replace("/etc/grid-security/certificates", str(certificates))
     copy = tmp_path / "sites.yaml"
     copy.write_text(text)
     cesnet = build([("sites file", from_sites_file(copy, "CESNET-MCC", None))])
@@ -134,3 +138,42 @@ def test_relative_secret_file_is_relative_to_the_sites_file(tmp_path: Path,
     monkeypatch.chdir(tmp_path)  # not where the secret is
     site = build([("sites file", from_sites_file(sites, "A", None))])
     assert site.auth.password == "s3cret"
+
+
+# -- files that configure the run: UNKNOWN (a SiteError), never an internal error ---------------
+def test_files_that_configure_the_run_are_site_errors(tmp_path: Path) -> None:
+    binary = tmp_path / "binary"
+    binary.write_bytes(b"\xff\xfe\x00 not text")
+    with pytest.raises(SiteError, match=f"sites file {binary}: not UTF-8 text"):
+        from_sites_file(binary, "S", None)
+    with pytest.raises(SiteError, match=f"clouds.yaml {binary}: not UTF-8 text"):
+        from_clouds_yaml("a", {"OS_CLIENT_CONFIG_FILE": str(binary)})
+    listed = tmp_path / "clouds.yaml"
+    for data, words in (([1, 2], "no cloud named 'a'"),
+                        ({"clouds": ["a"]}, "'clouds' must be a mapping"),
+                        ({"clouds": {"a": "x"}}, "cloud 'a' and its auth must be mappings"),
+                        ({"clouds": {"a": {"auth": [1]}}}, "its auth must be mappings")):
+        listed.write_text(yaml.safe_dump(data))
+        with pytest.raises(SiteError, match=words):
+            from_clouds_yaml("a", {"OS_CLIENT_CONFIG_FILE": str(listed)})
+    sites = tmp_path / "sites.yaml"
+    sites.write_text(yaml.safe_dump({"sites": {"S": {**IMAGE, "auth": {
+        **{k: v for k, v in AUTH.items() if k != "password"}, "password_file": str(binary)}}}}))
+    with pytest.raises(SiteError, match=f"password_file {binary}: not UTF-8 text"):
+        from_sites_file(sites, "S", None)
+
+
+@pytest.mark.parametrize("make,words", [
+    (lambda p: None, "no such file or directory"),
+    (lambda p: p.mkdir(), "no hashed CA certificate in the directory"),
+    (lambda p: p.write_bytes(b"\x00garbage"), "no PEM certificate in it"),
+])
+def test_an_unusable_ca_bundle_is_a_site_error(tmp_path: Path, make: object,
+                                               words: str) -> None:
+    ca = tmp_path / "ca"
+    make(ca)  # type: ignore[operator]
+    with pytest.raises(SiteError, match=f"site cacert {ca}: {words}"):
+        build([("command line", {"name": "S", "auth": AUTH, **IMAGE, "cacert": str(ca)})])
+    insecure = build([("command line", {"name": "S", "auth": AUTH, **IMAGE, "cacert": str(ca),
+                                        "insecure": True})])
+    assert insecure.insecure  # --insecure does not read it
