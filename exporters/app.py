@@ -10,7 +10,7 @@ import socket
 import threading
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from prometheus_client.core import (
@@ -23,6 +23,7 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from exporters import config as cfg
+from exporters.collector import registry_for
 from exporters.exposition import Exposition
 from exporters.model import CheckRun
 from exporters.runchecks import deadlines, run_check
@@ -58,6 +59,8 @@ class Exporter:
         self._exposition = Exposition(self.store)
         self._own = CollectorRegistry(auto_describe=False)
         self._own.register(_OwnCollector(self))
+        self._everything = registry_for(self.store)  # OpenMetrics: rendered when asked, whole
+        self._everything.register(_OwnCollector(self))
         self._probe_slots = threading.BoundedSemaphore(self.config.file.workers.fast)
         self._configure_store()
 
@@ -138,6 +141,11 @@ class Exporter:
     def metrics_chunks(self) -> list[bytes]:
         """The same in pieces, nothing copied: what /metrics sends."""
         return [*self._results, generate_latest(self._own)]
+
+    def metrics_as(self, encoder: Callable[[CollectorRegistry], bytes]) -> bytes:
+        """Everything rendered now by another encoder (OpenMetrics): not cached, so serving it
+        costs a full render per scrape and no memory between scrapes."""
+        return encoder(self._everything)
 
     def metrics_gzip(self) -> list[bytes]:
         """The same gzip-compressed: two gzip members (the cached results, the live rest)."""

@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from probes.cli.env import Environment, ExitStatus
+from probes.cli.env import CommandStatus, Environment
 
 
 def register(sub: Any) -> None:
@@ -31,7 +31,7 @@ def register(sub: Any) -> None:
     p.set_defaults(run=run)
 
 
-def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
+def run(args: argparse.Namespace, env: Environment) -> CommandStatus:
     """Serve until SIGTERM/SIGINT; exit 0 when every check ended cleanly."""
     from exporters.app import Exporter
     from exporters.config import ConfigError, load
@@ -47,13 +47,13 @@ def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
             config = load(args.config)
             print(f"{args.config}: OK ({len(config.sites)} sites, {len(config.jobs)} scheduled "
                   "checks)", file=env.stdout)
-            return ExitStatus.OK
+            return CommandStatus.SUCCESS
         exporter = Exporter(args.config)
         app = WebApp(exporter)
         servers = HttpServers(exporter.config.file.listen, app)
     except ConfigError as exc:
         print(f"fedprobe exporter: {exc}", file=env.stderr)
-        return ExitStatus.ERROR
+        return CommandStatus.ERROR
     stop = threading.Event()
     reload = threading.Event()
 
@@ -88,4 +88,4 @@ def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
         servers.stop()
         for sig, handler in old.items():
             signal.signal(sig, handler)
-    return ExitStatus.OK if clean else ExitStatus.ERROR
+    return CommandStatus.SUCCESS if clean else CommandStatus.ERROR

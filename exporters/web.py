@@ -4,13 +4,14 @@ and /logs (a check's recent runs with their debug logs)."""
 
 from __future__ import annotations
 
+import gzip
 import html
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, choose_encoder
 from prometheus_client.registry import Collector, CollectorRegistry
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
@@ -60,12 +61,19 @@ class WebApp:
 
     # -- machine endpoints ------------------------------------------------------------------------
     def _metrics(self, request: Request) -> Response:
-        if "gzip" in request.headers.get("Accept-Encoding", ""):
+        gz = "gzip" in request.headers.get("Accept-Encoding", "")
+        encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
+        if content_type.startswith("application/openmetrics-text"):
+            body = self.x.metrics_as(encoder)  # asked for: rendered now, never kept
+            response = Response([gzip.compress(body, 1, mtime=0) if gz else body],
+                                content_type=content_type)
+        elif gz:
             response = Response(self.x.metrics_gzip(), content_type=CONTENT_TYPE_LATEST)
-            response.headers["Content-Encoding"] = "gzip"
         else:
             response = Response(self.x.metrics_chunks(), content_type=CONTENT_TYPE_LATEST)
-        response.headers["Vary"] = "Accept-Encoding"
+        if gz:
+            response.headers["Content-Encoding"] = "gzip"
+        response.headers["Vary"] = "Accept, Accept-Encoding"
         return response
 
     def _healthy(self, request: Request) -> Response:
@@ -106,7 +114,10 @@ class WebApp:
             return _text("too many /probe requests at once; try again\n", 503)
         registry = CollectorRegistry(auto_describe=False)
         registry.register(_ProbeCollector(run))
-        return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+        encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
+        response = Response(encoder(registry), content_type=content_type)
+        response.headers["Vary"] = "Accept"
+        return response
 
     # -- pages for people -------------------------------------------------------------------------
     def _status(self, request: Request) -> Response:
@@ -161,15 +172,20 @@ class _ProbeCollector(Collector):
                                 value=r.duration)
         yield GaugeMetricFamily("fedprobe_probe_status", "Nagios state of the check.",
                                 value=r.state)
-        status = GaugeMetricFamily("fedprobe_probe_phase_status", "Nagios state of each step.",
-                                   labels=["phase"])
+        ran = GaugeMetricFamily("fedprobe_probe_phase_ran", "1 if the step ran, 0 if it was "
+                                "not reached.", labels=["phase"])
+        status = GaugeMetricFamily("fedprobe_probe_phase_status", "Nagios state of each step "
+                                   "that ran.", labels=["phase"])
         seconds = GaugeMetricFamily("fedprobe_probe_phase_duration_seconds", "Seconds each step "
-                                    "took.", labels=["phase"])
+                                    "that ran took.", labels=["phase"])
         for p in r.phases:
+            ran.add_metric([p.name], 1 if p.ran else 0)
+            if not p.ran:
+                continue
             status.add_metric([p.name], p.state)
             if p.seconds is not None:
                 seconds.add_metric([p.name], p.seconds)
-        yield from (status, seconds)
+        yield from (ran, status, seconds)
         expiry = GaugeMetricFamily("fedprobe_probe_credential_expiry_timestamp_seconds",
                                    "Unix time the credential expires.", labels=["kind"])
         for kind, ts in r.expiries:

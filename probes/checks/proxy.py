@@ -12,7 +12,7 @@ from typing import Any
 import nagiosplugin
 from nagiosplugin.state import Critical, Ok, Unknown, Warn
 
-from probes.checks.nagios import evaluate
+from probes.checks.nagios import cap, evaluate
 from probes.checks.timeleft import hours
 from probes.credentials.proxy import (
     CaError,
@@ -173,13 +173,14 @@ def render(verdict: ProxyVerdict, warning: str | None, critical: str | None, ver
     """The plugin's output (status line, perfdata; under -v the proxy's details) and state."""
     check = nagiosplugin.Check(_Proxy(verdict), _Findings(verdict),
                                _Left("left", warning, critical), _Summary(verdict, note))
-    text, code = evaluate(check, NAME)
+    lines: list[str] = []
     if verbose and verdict.info is not None:
         info = verdict.info
-        text += "\n".join([f"subject  {info.subject}", f"identity {info.identity}",
-                           f"type     {info.proxy_type}, {info.key_bits} bits",
-                           f"valid    {info.not_before:%Y-%m-%d %H:%M} to "
-                           f"{info.not_after:%Y-%m-%d %H:%M} UTC"]
-                          + [f"VO {a.vo}: {', '.join(a.fqans)} (issuer {a.issuer}, until "
-                             f"{a.not_after:%Y-%m-%d %H:%M} UTC)" for a in info.acs]) + "\n"
-    return text, code
+        lines = [f"subject  {info.subject}", f"identity {info.identity}",
+                 f"type     {info.proxy_type}, {info.key_bits} bits",
+                 f"valid    {info.not_before:%Y-%m-%d %H:%M} to "
+                 f"{info.not_after:%Y-%m-%d %H:%M} UTC"] + \
+            [f"VO {a.vo}: {', '.join(a.fqans)} (issuer {a.issuer}, until "
+             f"{a.not_after:%Y-%m-%d %H:%M} UTC)" for a in info.acs]
+    text, code = evaluate(check, NAME, lines)
+    return cap(text), code

@@ -10,7 +10,7 @@ from typing import Any
 import nagiosplugin
 from nagiosplugin.state import Critical, Ok, Unknown, Warn
 
-from probes.checks.nagios import evaluate
+from probes.checks.nagios import cap, evaluate
 from probes.state import CRITICAL, NAMES, OK, UNKNOWN, WARNING
 
 __all__ = ["CRITICAL", "OK", "UNKNOWN", "WARNING", "Step", "render"]
@@ -77,9 +77,7 @@ def render(plugin: str, steps: list[Step], ok_summary: str, verbose: int,
     check = nagiosplugin.Check(_Steps(steps), _StepContext(steps),
                                nagiosplugin.ScalarContext("total", total_warn, total_crit),
                                _Summary(ok_summary))
-    text, code = evaluate(check, plugin)
-    if verbose:
-        text += "".join(f"{s.name:<18} {NAMES[s.state]:<8} "
-                        f"{'' if s.seconds is None else f'{s.seconds:7.3f}s'} {s.detail}\n"
-                        for s in steps)
-    return text[:4096], code
+    lines = [f"{s.name:<18} {NAMES[s.state]:<8} "
+             f"{'' if s.seconds is None else f'{s.seconds:7.3f}s'} {s.detail}" for s in steps]
+    text, code = evaluate(check, plugin, lines if verbose else ())
+    return cap(text), code

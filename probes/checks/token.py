@@ -7,6 +7,7 @@ from pathlib import Path
 
 import nagiosplugin
 
+from probes.checks.nagios import cap, screen
 from probes.checks.timeleft import hours, judge_left
 from probes.state import CRITICAL, State
 
@@ -18,7 +19,7 @@ def render(path: Path, left: float | None, problem: str, warning: str, critical:
     """(the plugin's output line, state) for a token with `left` seconds, or unreadable
     (`left` None, `problem` says why); `note` is added to the text (a refresh)."""
     if left is None:
-        return f"{NAME} CRITICAL - {problem}{note}\n", CRITICAL
+        return cap(f"{NAME} CRITICAL - {screen(problem + note)}\n"), CRITICAL
     perf = f"time_left={int(left)}s;{warning};{critical};"
     if left <= 0:
         state, text = CRITICAL, f"access token expired {hours(-left)} ago"
@@ -26,4 +27,4 @@ def render(path: Path, left: float | None, problem: str, warning: str, critical:
         state, why = judge_left(left, nagiosplugin.Range(warning), nagiosplugin.Range(critical))
         text = (f"access token has {hours(left)} left {why}" if why
                 else f"access token {path} valid {hours(left)}")
-    return f"{NAME} {state.name} - {text}{note} | {perf}\n", state
+    return cap(f"{NAME} {state.name} - {screen(text + note)} | {perf}\n"), state

@@ -10,12 +10,11 @@ from typing import Any
 import nagiosplugin
 from nagiosplugin.state import Critical, Ok, ServiceState, Unknown, Warn
 
-from probes.checks.nagios import evaluate
+from probes.checks.nagios import cap, evaluate
 from probes.config.site import Site
 from probes.runner.result import PLUGIN_NAME, LifecycleResult, Outcome, Phase
 
 NAME = PLUGIN_NAME.lower()
-MAX_OUTPUT = 4096
 _ALWAYS_CRITICAL = ("auth", "discover", "create", "boot", "delete", "gone")
 # The policy words (docs/vm-probe.md#policy): what a finding is worth.
 _NEED = {"required": Critical, "warning": Warn, "informational": Ok, "off": Ok}
@@ -180,9 +179,5 @@ def render(result: LifecycleResult, site: Site, verbose: int, total_warn: str | 
         _Lifecycle(result), _PhaseContext(site, phase_ranges),
         nagiosplugin.ScalarContext("total", total_warn, total_crit),
         _LeakContext("leak"), _Summary(result, site))
-    text, code = evaluate(check, NAME)
-    if verbose:
-        text += "\n".join(long_output(result, verbose)) + "\n"
-    if len(text.encode()) > MAX_OUTPUT:
-        text = text.encode()[:MAX_OUTPUT - 20].decode("utf-8", "ignore") + "\n(truncated)\n"
-    return text, code
+    text, code = evaluate(check, NAME, long_output(result, verbose) if verbose else ())
+    return cap(text), code

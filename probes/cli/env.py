@@ -12,13 +12,20 @@ from typing import TextIO
 
 
 class ExitStatus(IntEnum):
-    """Process exit statuses (Nagios' for plugins; 2 for bad sandbox/config input)."""
+    """A plugin's exit status: Nagios' four states."""
 
     OK = 0
     WARNING = 1
     CRITICAL = 2
     UNKNOWN = 3
-    ERROR = 2  # non-plugin commands: bad usage or configuration
+
+
+class CommandStatus(IntEnum):
+    """The exit status of a command that is not a plugin (sandbox, exporter): its own names,
+    not an alias of a Nagios state (ERROR is not CRITICAL, though both exit 2)."""
+
+    SUCCESS = 0
+    ERROR = 2  # bad usage or configuration, or an internal error
 
 
 @dataclass
@@ -30,4 +37,4 @@ class Environment:
     environ: dict[str, str] = field(default_factory=dict)
 
 
-Command = Callable[[argparse.Namespace, Environment], ExitStatus]
+Command = Callable[[argparse.Namespace, Environment], ExitStatus | CommandStatus]

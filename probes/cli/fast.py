@@ -12,6 +12,7 @@ import argparse
 from dataclasses import replace
 from typing import Any
 
+from probes.checks.nagios import unknown_line
 from probes.cli.env import Environment, ExitStatus
 from probes.cli.plugin import add_nagios_options, add_plugin, nagios_ranges
 from probes.cli.target import add_target_options, build_site, target_flags
@@ -47,7 +48,7 @@ def _run(name: str, args: argparse.Namespace, env: Environment) -> ExitStatus:
     try:
         site = build_site(args, env.environ, target_flags(args), need_image=False)
     except SiteError as exc:
-        print(f"{NAMES[name]} UNKNOWN - {exc}", file=env.stdout)
+        env.stdout.write(unknown_line(NAMES[name], str(exc)))
         return ExitStatus.UNKNOWN
     deadline = Deadline(args.timeout)  # read-only calls: nothing to clean up afterwards
     request = CheckRequest(site, deadline, deadline, args.verbose, args.warning, args.critical)

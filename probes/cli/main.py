@@ -9,8 +9,9 @@ from typing import Any
 
 from exporters import cmd as exporter_cmd
 from probes import __version__
+from probes.checks.nagios import unknown_line
 from probes.cli import fast, proxy, token, vm
-from probes.cli.env import Command, Environment, ExitStatus
+from probes.cli.env import Command, CommandStatus, Environment, ExitStatus
 from probes.cli.plugin import CommandParser, UsageError
 from probes.sandbox import cmd as sandbox_cmd
 
@@ -27,7 +28,8 @@ def _parser() -> tuple[CommandParser, Any]:
     return parser, sub
 
 
-def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> ExitStatus:
+def main(argv: Sequence[str] | None = None,
+         env: Environment | None = None) -> ExitStatus | CommandStatus:
     """Parse arguments and run one subcommand."""
     env = env or Environment()
     parser, sub = _parser()
@@ -47,12 +49,12 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> E
     except Exception as exc:  # the last edge: one line, never a traceback
         plugin = getattr(args, "plugin", None)
         if plugin:
-            print(f"{plugin} UNKNOWN - internal error: {type(exc).__name__}: "
-                  f"{str(exc)[:200]}", file=env.stdout)
+            env.stdout.write(unknown_line(plugin, f"internal error: {type(exc).__name__}: "
+                                                  f"{str(exc)[:200]}"))
             return ExitStatus.UNKNOWN
         print(f"fedprobe {args.command}: internal error: {type(exc).__name__}: {exc}",
               file=env.stderr)
-        return ExitStatus.ERROR
+        return CommandStatus.ERROR
 
 
 def console_main() -> None:

@@ -7,6 +7,8 @@ from __future__ import annotations
 import argparse
 from typing import Any, NoReturn
 
+from probes.checks.nagios import unknown_line
+
 
 class UsageError(Exception):
     """A plugin was given bad arguments (cli.main turns it into the UNKNOWN line)."""
@@ -17,8 +19,8 @@ class UsageError(Exception):
 
     def line(self) -> str:
         """The one line Nagios shows."""
-        return (f"{self.plugin} UNKNOWN - invalid arguments: {self.message} "
-                f"(see fedprobe {self.command} --help)")
+        return unknown_line(self.plugin, f"invalid arguments: {self.message} "
+                                         f"(see fedprobe {self.command} --help)").rstrip("\n")
 
 
 class BadRange(UsageError):
@@ -26,7 +28,7 @@ class BadRange(UsageError):
 
     def line(self) -> str:
         """The one line Nagios shows."""
-        return f"{self.plugin} UNKNOWN - invalid range: {self.message}"
+        return unknown_line(self.plugin, f"invalid range: {self.message}").rstrip("\n")
 
 
 def nagios_ranges(plugin: str, command: str, *ranges: str | None) -> list[Any]:

@@ -11,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from probes.checks.nagios import unknown_line
 from probes.cli.env import Environment, ExitStatus
 from probes.cli.plugin import add_nagios_options, add_plugin, nagios_ranges
 from probes.report.atomic import replacing
@@ -110,7 +111,7 @@ def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
         try:
             disagreement = _cross_check(verdict, args)
         except VomsToolError as exc:
-            print(f"{NAME} UNKNOWN - {exc}", file=env.stdout)
+            env.stdout.write(unknown_line(NAME, str(exc)))
             return ExitStatus.UNKNOWN
         if disagreement:
             verdict = replace(verdict, findings=(*verdict.findings,

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from probes.checks.nagios import unknown_line
 from probes.cli.env import Environment, ExitStatus
 from probes.cli.plugin import add_nagios_options, add_plugin, nagios_ranges
 from probes.cli.target import add_target_options, build_site, target_flags
@@ -123,13 +124,13 @@ def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
         crit_phase = _ranges(args.crit_phase, "--crit-phase")
         host = args.monitoring_host or socket.getfqdn()
     except sources.SiteError as exc:
-        print(f"{PLUGIN_NAME} UNKNOWN - {exc}", file=env.stdout)
+        env.stdout.write(unknown_line(PLUGIN_NAME, str(exc)))
         return ExitStatus.UNKNOWN
     if args.verbose >= 3:
         logging.basicConfig(level=logging.DEBUG, stream=env.stderr)
     if args.textfile is not None and not args.textfile.is_dir():
-        print(f"{PLUGIN_NAME} UNKNOWN - --textfile {args.textfile}: not a directory",
-              file=env.stdout)
+        env.stdout.write(unknown_line(PLUGIN_NAME, f"--textfile {args.textfile}: not a "
+                                                   "directory"))
         return ExitStatus.UNKNOWN
     old = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
     started = time.time()
@@ -137,8 +138,8 @@ def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
         runner = LifecycleRunner(site, host, deadline, hard, drivers.create)
         result = runner.run()
     except Exception as exc:  # the edge: one line, UNKNOWN (the runner already cleaned up)
-        print(f"{PLUGIN_NAME} UNKNOWN - internal error: {type(exc).__name__}: "
-              f"{str(exc)[:200]}", file=env.stdout)
+        env.stdout.write(unknown_line(PLUGIN_NAME, f"internal error: {type(exc).__name__}: "
+                                                   f"{str(exc)[:200]}"))
         return ExitStatus.UNKNOWN
     finally:
         for sig, handler in old.items():

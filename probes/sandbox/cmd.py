@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from probes.cli.env import Environment, ExitStatus
+from probes.cli.env import CommandStatus, Environment
 
 
 def register(sub: Any) -> None:
@@ -43,7 +43,7 @@ def _wait_for_signal() -> None:
         pass
 
 
-def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
+def run(args: argparse.Namespace, env: Environment) -> CommandStatus:
     """Start the sandbox, print where it is, serve until a signal, stop cleanly."""
     from probes.sandbox.config import SandboxConfigError, load_config
     from probes.sandbox.guests.base import GuestError
@@ -65,7 +65,7 @@ def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
         sandbox.start()
     except (SandboxConfigError, SandboxStartError, GuestError, OSError) as exc:
         print(f"fedprobe sandbox: {exc}", file=env.stderr)
-        return ExitStatus.ERROR
+        return CommandStatus.ERROR
     try:
         out = env.stdout
         print(f"fedprobe sandbox listening on {sandbox.base_url}"
@@ -84,4 +84,4 @@ def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
     finally:
         sandbox.stop()
     print("fedprobe sandbox stopped; guests removed.", file=env.stdout)
-    return ExitStatus.OK
+    return CommandStatus.SUCCESS

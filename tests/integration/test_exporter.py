@@ -210,6 +210,11 @@ def test_prometheus_holds_the_vm_probe_results(stack: dict[str, Any]) -> None:
     assert _value(prom, f'fedprobe_check_failures_total{{{bad}, reason="discover"}}') >= 1
     assert _value(prom, f'fedprobe_phase_success{{{bad}, phase="discover"}}') == 0
     assert not prom.query(f'fedprobe_phase_success{{{bad}, phase="boot"}}')  # never ran
+    assert not prom.query(f'fedprobe_phase_status{{{bad}, phase="boot"}}')   # no state either
+    assert _value(prom, f'fedprobe_phase_ran{{{bad}, phase="boot"}}') == 0
+    assert _value(prom, f'fedprobe_phase_ran{{{bad}, phase="discover"}}') == 1
+    # every reason is there from the start: increase() sees the first failure of each
+    assert _value(prom, f'fedprobe_check_failures_total{{{bad}, reason="boot"}}') == 0
     assert not prom.query('fedprobe_check_last_success_timestamp_seconds{site="broken"}')
 
 
@@ -239,6 +244,40 @@ def test_exposition_passes_promtool(stack: dict[str, Any]) -> None:
     checked = promtool("check", "metrics", stdin=body)
     assert checked.returncode == 0 and not checked.stdout.strip() \
         and not checked.stderr.strip(), checked.stdout + checked.stderr
+
+
+OPENMETRICS = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"
+
+
+@pytest.mark.parametrize("encoding", ["identity", "gzip"])
+def test_openmetrics_when_asked_and_it_parses(stack: dict[str, Any], encoding: str) -> None:
+    """Prometheus asks for OpenMetrics first: the exposition must parse as OpenMetrics (a gauge
+    and a counter family of one name, as fedprobe_vm_leaked once was, would not), and hold the
+    same samples as the text format."""
+    from prometheus_client.openmetrics.parser import (
+        text_string_to_metric_families as openmetrics_families,
+    )
+    from prometheus_client.parser import text_string_to_metric_families
+
+    stack["prom"].wait_for('fedprobe_check_runs_total{check="vm"}', timeout=60)
+    exporter: ExporterProcess = stack["exporter"]
+    om = exporter.get("/metrics", headers={"Accept": OPENMETRICS,
+                                           "Accept-Encoding": encoding})
+    assert om.headers["Content-Type"].startswith("application/openmetrics-text; version=1.0.0")
+    assert "Accept" in om.headers["Vary"]
+    assert om.text.endswith("# EOF\n")
+    families = {f.name: f for f in openmetrics_families(om.text)}  # raises on any clash
+    assert families["fedprobe_vm_leaks"].type == "counter"
+    assert families["fedprobe_vm_leaked"].type == "gauge"
+    text = exporter.get("/metrics", headers={"Accept": "text/plain;version=0.0.4"}).text
+
+    def names(fams: Any) -> set[str]:
+        return {s.name for f in fams for s in f.samples if not s.name.endswith("_created")}
+
+    assert names(families.values()) == names(text_string_to_metric_families(text))
+    probe = exporter.get("/probe?target=sandbox&check=keystone", headers={"Accept": OPENMETRICS})
+    assert {f.name for f in openmetrics_families(probe.text)} >= {"probe_success",
+                                                                   "fedprobe_probe_phase_ran"}
 
 
 def test_every_dashboard_query_returns_data_from_the_exporter(stack: dict[str, Any]) -> None:
@@ -304,7 +343,7 @@ def test_metrics_never_wait_for_a_check(stack: dict[str, Any]) -> None:
     prom: PromServer = stack["prom"]
     exporter: ExporterProcess = stack["exporter"]
     # the hanging Keystone: its runs end at their deadline, as timeouts
-    found = prom.wait_for('fedprobe_check_failures_total{site="hang", check="keystone"}',
+    found = prom.wait_for('fedprobe_check_failures_total{site="hang", check="keystone"} > 0',
                           timeout=30)
     assert {s["metric"]["reason"] for s in found} == {"timeout"}, found
     assert _value(prom, 'fedprobe_check_status{site="hang", check="keystone"}') == 2

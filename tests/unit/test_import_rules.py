@@ -106,7 +106,7 @@ def test_the_product_reaches_the_sandbox_only_through_its_command() -> None:
     # ... and the command's module imports nothing of the sandbox until it runs
     cmd = [i for i in imports(SANDBOX / "cmd.py") if i.top and i.runtime]
     assert [i.module for i in cmd if _under(i.module, "probes")] == \
-        ["probes.cli.env.Environment", "probes.cli.env.ExitStatus"]
+        ["probes.cli.env.CommandStatus", "probes.cli.env.Environment"]
 
 
 def test_a_plugin_run_loads_nothing_of_the_sandbox(tmp_path: Path) -> None:
