@@ -57,8 +57,10 @@ from exporters.scheduler import POOLS
 
 ROOT = Path(__file__).resolve().parents[1]
 MB = 1024 * 1024
-PROM_HEADERS = {"Accept": "text/plain;version=0.0.4;q=0.9,*/*;q=0.1",
-                "Accept-Encoding": "gzip"}  # what Prometheus sends (it asks for gzip)
+# What Prometheus 2.42 (Debian 12) sends, captured: OpenMetrics first, gzip.
+PROM_HEADERS = {"Accept": "application/openmetrics-text;version=1.0.0,application/openmetrics-"
+                          "text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+                "Accept-Encoding": "gzip"}
 
 
 # -- processes -----------------------------------------------------------------------------------

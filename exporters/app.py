@@ -10,7 +10,7 @@ import socket
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 from prometheus_client.core import (
@@ -23,8 +23,7 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from exporters import config as cfg
-from exporters.collector import registry_for
-from exporters.exposition import Exposition
+from exporters.exposition import EOF_LINE, Exposition, Rendered, openmetrics_text
 from exporters.model import CheckRun
 from exporters.runchecks import deadlines, run_check
 from exporters.scheduler import POOLS, Scheduler
@@ -51,16 +50,17 @@ class Exporter:
         self.reload_error = ""
         self._reload_lock = threading.Lock()
         self._render_interval = render_interval
-        self._results: list[bytes] = []
-        self._results_gzip = b""
+        self._results = Rendered([], [], [])  # until the first render (start() does one)
+        self._results_gzip: list[bytes] = []
         self._rendered_version = -1
         self.render_seconds = 0.0  # the last background render's duration
         self._stop = threading.Event()
         self._exposition = Exposition(self.store)
+        self._gz_headers = [_gzip_member(h) for h in self._exposition.headers]
+        self._gz_openmetrics_headers = [_gzip_member(h)
+                                        for h in self._exposition.openmetrics_headers]
         self._own = CollectorRegistry(auto_describe=False)
         self._own.register(_OwnCollector(self))
-        self._everything = registry_for(self.store)  # OpenMetrics: rendered when asked, whole
-        self._everything.register(_OwnCollector(self))
         self._probe_slots = threading.BoundedSemaphore(self.config.file.workers.fast)
         self._configure_store()
 
@@ -138,26 +138,31 @@ class Exporter:
         """The last rendered results and the exporter's own series, right now."""
         return b"".join(self.metrics_chunks())
 
-    def metrics_chunks(self) -> list[bytes]:
-        """The same in pieces, nothing copied: what /metrics sends."""
-        return [*self._results, generate_latest(self._own)]
+    def metrics_chunks(self, openmetrics: bool = False) -> list[bytes]:
+        """The same in pieces, nothing copied: what /metrics sends (text, or OpenMetrics: the
+        same cached samples under OpenMetrics headers)."""
+        r = self._results
+        if openmetrics:
+            return [*r.openmetrics(), self._own_openmetrics(), EOF_LINE]
+        return [*r.text(), generate_latest(self._own)]
 
-    def metrics_as(self, encoder: Callable[[CollectorRegistry], bytes]) -> bytes:
-        """Everything rendered now by another encoder (OpenMetrics): not cached, so serving it
-        costs a full render per scrape and no memory between scrapes."""
-        return encoder(self._everything)
+    def metrics_gzip(self, openmetrics: bool = False) -> list[bytes]:
+        """The same gzip-compressed: gzip members (each family's cached samples compressed once
+        per render, its headers once for good, the live rest per scrape)."""
+        headers = self._gz_openmetrics_headers if openmetrics else self._gz_headers
+        live = self._own_openmetrics() + EOF_LINE if openmetrics else generate_latest(self._own)
+        bodies = self._results_gzip or [b""] * len(headers)  # before the first render
+        return [*(c for pair in zip(headers, bodies, strict=True) for c in pair),
+                gzip.compress(live, 1, mtime=0)]
 
-    def metrics_gzip(self) -> list[bytes]:
-        """The same gzip-compressed: two gzip members (the cached results, the live rest)."""
-        return [self._results_gzip, gzip.compress(generate_latest(self._own), 1, mtime=0)]
+    def _own_openmetrics(self) -> bytes:
+        return openmetrics_text(self._own)
 
     def _render(self) -> None:
         version = self.store.version
         results = self._exposition.render()
-        packer = zlib.compressobj(1, zlib.DEFLATED, 31)  # a gzip member; zlib drops the GIL
-        packed = [packer.compress(chunk) for chunk in results]
-        packed.append(packer.flush())
-        self._results, self._results_gzip = results, b"".join(packed)
+        self._results_gzip = [_gzip_member(body) for body in results.bodies]
+        self._results = results
         self._rendered_version = version
 
     def _renderer(self) -> None:
@@ -211,3 +216,11 @@ class _OwnCollector(Collector):
         yield GaugeMetricFamily("fedprobe_exporter_start_time_seconds", "When the exporter "
                                 "started (counters restart from 0 then).", value=x.started)
 
+
+
+def _gzip_member(data: bytes) -> bytes:
+    """One gzip member (members concatenate into one valid gzip stream); b"" for nothing."""
+    if not data:
+        return b""
+    packer = zlib.compressobj(1, zlib.DEFLATED, 31)  # zlib drops the GIL while it works
+    return packer.compress(data) + packer.flush()

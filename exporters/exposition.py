@@ -1,18 +1,28 @@
 """The results' exposition kept up to date incrementally: each (site, check)'s lines are
 rendered again only when that series changed, and each family is joined from the cached pieces
 — so a render costs what changed since the last one, not everything the exporter holds. The
-bytes are exactly generate_latest(registry_for(store))'s."""
+bytes are exactly generate_latest(registry_for(store))'s.
+
+The same sample lines serve OpenMetrics: for these families (gauges, counters, histograms, no
+_created samples) prometheus_client's two encoders differ only in a counter's HELP/TYPE name
+(``x`` in OpenMetrics, ``x_total`` in text) and the final ``# EOF``. So an OpenMetrics scrape is
+the cached bodies under the OpenMetrics headers — no second render, no second copy in memory
+(tests/unit/test_exposition.py holds both byte for byte against the library's encoders)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from prometheus_client.core import Metric
 from prometheus_client.exposition import generate_latest
+from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_latest
 from prometheus_client.registry import Collector
 
 from exporters.collector import add_series, new_families
 from exporters.store import Series, Store
+
+EOF_LINE = b"# EOF\n"
 
 
 class _Families(Collector):
@@ -27,16 +37,48 @@ def _text(families: list[Metric]) -> bytes:
     return generate_latest(_Families(families))
 
 
+def openmetrics_text(collector: Collector) -> bytes:
+    """prometheus_client's OpenMetrics rendering of a collector (or registry), without the
+    final ``# EOF`` (the caller joins more families, then ends it)."""
+    text: bytes = openmetrics_latest(collector)  # type: ignore[no-untyped-call]
+    return text.removesuffix(EOF_LINE)
+
+
+def _openmetrics_header(family: Metric) -> bytes:
+    """The family's HELP and TYPE lines as the OpenMetrics encoder writes them."""
+    return openmetrics_text(_Families([family]))
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """One render: per family its sample lines (shared by both formats) and the headers."""
+
+    headers: list[bytes]
+    openmetrics_headers: list[bytes]
+    bodies: list[bytes]
+
+    def text(self) -> list[bytes]:
+        """The text format (0.0.4), in chunks."""
+        return [c for pair in zip(self.headers, self.bodies, strict=True) for c in pair]
+
+    def openmetrics(self) -> list[bytes]:
+        """OpenMetrics 1.0.0 without its final ``# EOF`` (the caller adds more families)."""
+        return [c for pair in zip(self.openmetrics_headers, self.bodies, strict=True)
+                for c in pair]
+
+
 class Exposition:
     """The store's results as exposition text, one chunk per metric family."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._headers = [_text([f]) for f in new_families(False).values()]  # HELP and TYPE
+        families = list(new_families(False).values())
+        self.headers = [_text([f]) for f in families]  # HELP and TYPE
+        self.openmetrics_headers = [_openmetrics_header(f) for f in families]
         self._pieces: dict[tuple[str, str], tuple[int, list[bytes]]] = {}
 
-    def render(self) -> list[bytes]:
-        """Render the series that changed; join every family from the pieces."""
+    def render(self) -> Rendered:
+        """Render the series that changed; join every family's samples from the pieces."""
         keys = []
         with self.store.reading() as all_series:
             for s in all_series:
@@ -50,8 +92,8 @@ class Exposition:
             for key in [k for k in self._pieces if k not in wanted]:
                 del self._pieces[key]
         pieces = [self._pieces[k][1] for k in keys]
-        return [b"".join([header, *(p[i] for p in pieces if p[i])])
-                for i, header in enumerate(self._headers)]
+        bodies = [b"".join(p[i] for p in pieces if p[i]) for i in range(len(self.headers))]
+        return Rendered(self.headers, self.openmetrics_headers, bodies)
 
     def _series_pieces(self, s: Series) -> list[bytes]:
         """One series' sample lines, per family (b"" where it has none)."""
@@ -59,7 +101,7 @@ class Exposition:
         add_series(families, s, False)
         text = _text(list(families.values()))
         out, pos = [], 0
-        for header in self._headers:
+        for header in self.headers:
             pos += len(header)
             # Label values escape newlines, so "\n# HELP " only ever starts the next family.
             end = text.find(b"\n# HELP ", pos - 1)

@@ -4,7 +4,6 @@ and /logs (a check's recent runs with their debug logs)."""
 
 from __future__ import annotations
 
-import gzip
 import html
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -12,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, choose_encoder
+from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST as OPENMETRICS
 from prometheus_client.registry import Collector, CollectorRegistry
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
@@ -62,17 +62,14 @@ class WebApp:
     # -- machine endpoints ------------------------------------------------------------------------
     def _metrics(self, request: Request) -> Response:
         gz = "gzip" in request.headers.get("Accept-Encoding", "")
-        encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
-        if content_type.startswith("application/openmetrics-text"):
-            body = self.x.metrics_as(encoder)  # asked for: rendered now, never kept
-            response = Response([gzip.compress(body, 1, mtime=0) if gz else body],
-                                content_type=content_type)
-        elif gz:
-            response = Response(self.x.metrics_gzip(), content_type=CONTENT_TYPE_LATEST)
-        else:
-            response = Response(self.x.metrics_chunks(), content_type=CONTENT_TYPE_LATEST)
+        _, wanted = choose_encoder(request.headers.get("Accept", ""))  # prometheus_client's
+        om = wanted.startswith("application/openmetrics-text")
+        content_type = OPENMETRICS if om else CONTENT_TYPE_LATEST
         if gz:
+            response = Response(self.x.metrics_gzip(om), content_type=content_type)
             response.headers["Content-Encoding"] = "gzip"
+        else:
+            response = Response(self.x.metrics_chunks(om), content_type=content_type)
         response.headers["Vary"] = "Accept, Accept-Encoding"
         return response
 

@@ -96,9 +96,11 @@ def render(scrape: int, now: float) -> str:
                 ((lb, scrape if (s, c) in failed else 0) for lb, s, c in checks))
 
     runs = [(lb | {"phase": p}, st, d) for lb, s, c in checks for p, st, d in _phase_runs(s, c)]
-    ran = [(lb, st, d) for lb, st, d in runs if d is not None]
-    text.family("fedprobe_phase_status", "gauge", ((lb, st) for lb, st, d in runs))
+    ran = [(lb, st, d) for lb, st, d in runs if d is not None]  # untimed here: did not run
+    text.family("fedprobe_phase_ran", "gauge", ((lb, float(d is not None)) for lb, st, d in runs))
+    text.family("fedprobe_phase_status", "gauge", ((lb, st) for lb, st, d in ran))
     text.family("fedprobe_phase_success", "gauge", ((lb, float(st < 2)) for lb, st, d in ran))
+    text.family("fedprobe_phase_finding", "gauge", ((lb, float(st > 0)) for lb, st, d in ran))
     text.family("fedprobe_phase_last_duration_seconds", "gauge", ((lb, d) for lb, st, d in ran))
     text.histogram("fedprobe_phase_duration_seconds", PHASE_BUCKETS,
                    ((lb, d, scrape) for lb, st, d in ran))

@@ -206,5 +206,5 @@ def test_exporter_exposition_golden() -> None:
                      leaked=1))
     store.record(run("keystone", OK, site="A", expiries=(("token", 2e9),)))
     store.record(run("keystone", CRITICAL, site="B", reason="auth"))
-    text = b"".join(Exposition(store).render()).decode()
+    text = b"".join(Exposition(store).render().text()).decode()
     golden.check("exporter_exposition", text)  # nothing to mask: a fixed store

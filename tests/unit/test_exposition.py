@@ -29,18 +29,18 @@ def test_incremental_render_equals_a_full_render() -> None:
     store.configure((s, c, DRIVER, 60.0, failure_reasons(c))
                     for s in sites for c in ("vm", "keystone"))
     expo = Exposition(store)
-    assert b"".join(expo.render()) == full(store)  # nothing has run yet
+    assert b"".join(expo.render().text()) == full(store)  # nothing has run yet
     store.record(run("vm", site="A", phases=vm_phases(), reachable=(("ipv4", True),)))
     store.record(run("keystone", CRITICAL, site=ODD, reason="auth"))
-    assert b"".join(expo.render()) == full(store)
+    assert b"".join(expo.render().text()) == full(store)
     store.record(run("vm", CRITICAL, site="B", phases=vm_phases(boot=False), reason="boot",
                      leaked=1))
     store.record(run("keystone", OK, site=ODD, expiries=(("token", 2e9),)))
-    assert b"".join(expo.render()) == full(store)
+    assert b"".join(expo.render().text()) == full(store)
     store.configure((s, c, DRIVER, 120.0, failure_reasons(c))  # a reload
                     for s in ("A", ODD) for c in ("vm",))
-    assert b"".join(expo.render()) == full(store)
-    assert b'site="B"' not in b"".join(expo.render())
+    assert b"".join(expo.render().text()) == full(store)
+    assert b'site="B"' not in b"".join(expo.render().text())
 
 
 def test_only_changed_series_are_rendered_again() -> None:
@@ -55,6 +55,50 @@ def test_only_changed_series_are_rendered_again() -> None:
         expo.render()
         assert added.call_count == 0
         store.record(run("keystone", CRITICAL, site="B", reason="auth"))
-        text = b"".join(expo.render())
+        text = b"".join(expo.render().text())
         assert added.call_count == 1
     assert text == full(store)
+
+
+def test_openmetrics_is_the_same_samples_under_openmetrics_headers() -> None:
+    """The cached bodies under OpenMetrics headers are byte for byte prometheus_client's own
+    OpenMetrics encoder — for every family this exporter has (a new family type, e.g. one with
+    _created samples, would break this and must be looked at)."""
+    from prometheus_client.openmetrics.exposition import generate_latest as openmetrics
+    from prometheus_client.openmetrics.parser import text_string_to_metric_families
+
+    from tests.unit.test_exporter_store import full_store
+
+    store = full_store()
+    store.record(run("keystone", CRITICAL, site=ODD, reason="auth"))
+    rendered = Exposition(store).render()
+    ours = b"".join(rendered.openmetrics()) + exposition.EOF_LINE
+    assert ours == openmetrics(registry_for(store))
+    families = {f.name: f.type for f in text_string_to_metric_families(ours.decode())}
+    assert families["fedprobe_vm_leaks"] == "counter" and families["fedprobe_vm_leaked"] == "gauge"
+
+
+def test_the_exporter_serves_both_formats_and_gzip_from_one_render(tmp_path: object) -> None:
+    import gzip
+    from pathlib import Path
+
+    import yaml
+    from prometheus_client.openmetrics.parser import text_string_to_metric_families
+
+    from exporters.app import Exporter
+
+    root = Path(str(tmp_path))
+    (root / "sites.yaml").write_text(yaml.safe_dump({"sites": {"A": {
+        "image": {"name": "cirros"}, "auth": {"type": "token", "auth_url": "https://k/v3",
+                                              "token": "t", "project_id": "p"}}}}))
+    (root / "exporter.yaml").write_text(yaml.safe_dump({"sites_file": "sites.yaml"}))
+    x = Exporter(root / "exporter.yaml")
+    x.store.record(run("vm", CRITICAL, site="A", phases=vm_phases(boot=False), reason="boot"))
+    x._render()
+    text = b"".join(x.metrics_chunks())
+    om = b"".join(x.metrics_chunks(openmetrics=True))
+    assert gzip.decompress(b"".join(x.metrics_gzip())) == text
+    assert gzip.decompress(b"".join(x.metrics_gzip(openmetrics=True))) == om
+    assert om.endswith(b"\n# EOF\n") and om.count(b"# EOF") == 1
+    names = {f.name for f in text_string_to_metric_families(om.decode())}
+    assert {"fedprobe_check_runs", "fedprobe_exporter_runs_skipped", "fedprobe_phase_ran"} <= names
