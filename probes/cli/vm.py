@@ -45,7 +45,7 @@ def register(sub: Any) -> None:
     v.add_argument("--sweep-max-age", type=float)
     pol = p.add_argument_group("site policy")
     for opt in ("ipv4", "ipv6", "context", "mjf", "hygiene"):
-        pol.add_argument(f"--{opt}", choices=("required", "informational", "off"))
+        pol.add_argument(f"--{opt}", choices=("required", "warning", "informational", "off"))
     pol.add_argument("--mjf-keys", help="comma-separated required MJF keys")
     pol.add_argument("--console-forbidden", choices=("unknown", "warning", "critical"))
     n = p.add_argument_group("Nagios")

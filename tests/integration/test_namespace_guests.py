@@ -593,10 +593,15 @@ def test_missing_ipv6_is_critical_only_where_promised(
     required = _vm(sb, "--ipv6", "required")
     assert required.returncode == 2, required.stdout
     assert "reach_v6: no IPv6 address (IPv6 required)" in required.stdout.splitlines()[0]
+    warning = _vm(sb, "--ipv6", "warning")
+    assert warning.returncode == 1, warning.stdout
+    assert "reach_v6: no IPv6 address (IPv6 warning)" in warning.stdout.splitlines()[0]
     informational = _vm(sb, "--ipv6", "informational")
     assert informational.returncode == 0, informational.stdout
-    assert re.search(r"^reach_v6\s+skipped\s+[\d.]+s no IPv6 address", informational.stdout,
-                     re.M)
+    status = informational.stdout.splitlines()[0]  # OK, and the finding is named
+    assert "reachable over IPv4); reach_v6: no IPv6 address (IPv6 informational)" in status
+    assert re.search(r"^reach_v6\s+failed\s+[\d.]+s no IPv6 address", informational.stdout,
+                     re.M)  # it looked and found none: it ran
 
 
 def test_icmp_is_optional_and_real(sandbox_factory: Callable[..., Sandbox]) -> None:
