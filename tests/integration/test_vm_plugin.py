@@ -169,7 +169,8 @@ def test_phase_thresholds(sb: Sandbox) -> None:
 
 @pytest.mark.parametrize("mjf,policy,state", [
     ({"machine": {"total_cpu": 1}, "job": {"allocated_cpu": 4}}, "required", "CRITICAL"),
-    ({"machine": {"total_cpu": 1}, "job": {"allocated_cpu": 4}}, "informational", "WARNING"),
+    ({"machine": {"total_cpu": 1}, "job": {"allocated_cpu": 4}}, "warning", "WARNING"),
+    ({"machine": {"total_cpu": 1}, "job": {"allocated_cpu": 4}}, "informational", "OK"),
     ({"machine": {"total_cpu": 1}, "job": {"allocated_cpu": 4}}, "off", "OK"),
     ({"machine": {"total_cpu": 2, "shutdowntime": 1000}, "job": {"allocated_cpu": 1}},
      "required", "CRITICAL"),
@@ -179,6 +180,8 @@ def test_wrong_mjf(sandbox_factory: Callable[..., Sandbox], mjf: dict[str, Any],
     sb = sandbox_factory(make_config(mjf=mjf), tls=True)
     run = vm(sb, "-v", "--mjf", policy)
     assert run.state == state, run.out
+    if policy == "informational":  # OK, and the finding is named
+        assert "allocated_cpu 4 > total_cpu 1 (mjf informational)" in run.summary
 
 
 def test_tls_is_verified(sb: Sandbox, tmp_path: Any) -> None:
