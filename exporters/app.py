@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import logging
+import platform
 import socket
 import threading
 import time
@@ -20,11 +21,12 @@ from prometheus_client.core import (
     Metric,
 )
 from prometheus_client.exposition import generate_latest
+from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from exporters import config as cfg
 from exporters.exposition import EOF_LINE, Exposition, Rendered, openmetrics_text
-from exporters.model import CheckRun
+from exporters.model import STATE_NAMES, CheckRun
 from exporters.runchecks import deadlines, run_check
 from exporters.scheduler import POOLS, Scheduler
 from exporters.store import Store
@@ -32,6 +34,18 @@ from probes.deadline import Deadline
 from probes.runner.registry import failure_reasons
 
 log = logging.getLogger(__name__)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("fedprobe")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
+BUILD_VERSION = _version()
 
 
 class Exporter:
@@ -61,6 +75,7 @@ class Exporter:
                                         for h in self._exposition.openmetrics_headers]
         self._own = CollectorRegistry(auto_describe=False)
         self._own.register(_OwnCollector(self))
+        ProcessCollector(registry=self._own)  # process_*: RSS, CPU seconds, open fds
         self._probe_slots = threading.BoundedSemaphore(self.config.file.workers.fast)
         self._configure_store()
 
@@ -92,19 +107,40 @@ class Exporter:
         with self._reload_lock:
             try:
                 new = cfg.load(self.config_path)
+                self._refuse_what_needs_a_restart(new)
             except cfg.ConfigError as exc:
                 self.reload_ok = False
                 self.reload_error = str(exc)
                 log.error("config reload rejected, still running the previous config: %s", exc)
                 return False
+            old = self.config.file.workers
             self.config = new
             self._configure_store()
+            self.scheduler.resize({"vm": new.file.workers.vm, "fast": new.file.workers.fast})
             self.scheduler.replace(new.jobs)
+            if new.file.workers != old:
+                log.info("workers now vm %d, fast %d (were %d, %d)", new.file.workers.vm,
+                         new.file.workers.fast, old.vm, old.fast)
             self.reload_ok = True
             self.reload_error = ""
             self.reload_success_at = time.time()
             log.info("config reloaded: %d checks of %d sites", len(new.jobs), len(new.sites))
             return True
+
+    def _refuse_what_needs_a_restart(self, new: cfg.ExporterConfig) -> None:
+        """listen needs new sockets (the reload request itself came through the old ones); a
+        new monitoring host would orphan the VMs tagged with the old one, which only a run of
+        the old identity sweeps."""
+        where = f"exporter config {self.config_path}"
+        if tuple(new.file.listen) != tuple(self.config.file.listen):
+            raise cfg.ConfigError(f"{where}: listen changed ({', '.join(self.config.file.listen)}"
+                                  f" -> {', '.join(new.file.listen)}): restart the exporter to "
+                                  "listen there")
+        host = new.file.monitoring_host or socket.getfqdn()
+        if host != self.host:
+            raise cfg.ConfigError(f"{where}: monitoring_host changed ({self.host} -> {host}): "
+                                  "VMs this exporter tagged as its own would no longer be swept; "
+                                  "restart it with the new name once they are gone")
 
     def _configure_store(self) -> None:
         c = self.config
@@ -116,8 +152,9 @@ class Exporter:
     def execute(self, job: cfg.Job, soft: Deadline, hard: Deadline) -> None:
         """One scheduled run (a worker thread calls this)."""
         run = run_check(job, self.config, self.host, soft, hard)
+        before, _ = self.store.get(job.site, job.check)
         self.store.record(run, only_scheduled=True)
-        log.debug("%s %s: %s", job.site, job.check, run.summary)
+        log_state_change(before, run)
 
     def probe(self, site: str, check: str, timeout: float) -> CheckRun | None:
         """A fast check run now, within `timeout` seconds (None: too many /probe at once)."""
@@ -128,7 +165,8 @@ class Exporter:
         if not self._probe_slots.acquire(timeout=min(1.0, timeout / 4)):
             return None
         try:
-            soft, hard = deadlines(min(timeout, job.options.timeout) + 0.5)
+            # a fast check has nothing to clean up: all of the scrape's time but the margin
+            soft, hard = deadlines(min(timeout, job.options.timeout) + 0.5, cleanup=False)
             return run_check(job, self.config, self.host, soft, hard)
         finally:
             self._probe_slots.release()
@@ -215,6 +253,10 @@ class _OwnCollector(Collector):
                                 value=len(x.config.sites))
         yield GaugeMetricFamily("fedprobe_exporter_start_time_seconds", "When the exporter "
                                 "started (counters restart from 0 then).", value=x.started)
+        build = GaugeMetricFamily("fedprobe_build_info", "Always 1: the fedprobe version and the "
+                                  "Python running it.", labels=["version", "python"])
+        build.add_metric([BUILD_VERSION, platform.python_version()], 1)
+        yield build
 
 
 
@@ -224,3 +266,15 @@ def _gzip_member(data: bytes) -> bytes:
         return b""
     packer = zlib.compressobj(1, zlib.DEFLATED, 31)  # zlib drops the GIL while it works
     return packer.compress(data) + packer.flush()
+
+
+def log_state_change(before: CheckRun | None, run: CheckRun) -> None:
+    """A check turning bad or recovering at INFO (journalctl shows it); the rest at DEBUG."""
+    name = STATE_NAMES[run.state]
+    if before is None and run.state != 0:
+        log.info("%s %s: %s (first run): %s", run.site, run.check, name, run.summary)
+    elif before is not None and before.state != run.state:
+        log.info("%s %s: %s -> %s: %s", run.site, run.check, STATE_NAMES[before.state], name,
+                 run.summary)
+    else:
+        log.debug("%s %s: %s", run.site, run.check, run.summary)

@@ -57,7 +57,10 @@ def run(args: argparse.Namespace, env: Environment) -> CommandStatus:
     stop = threading.Event()
     reload = threading.Event()
 
+    got: list[str] = []
+
     def on_stop(signum: int, frame: object) -> None:
+        got.append(signal.Signals(signum).name)
         stop.set()
 
     def on_hup(signum: int, frame: object) -> None:
@@ -88,4 +91,10 @@ def run(args: argparse.Namespace, env: Environment) -> CommandStatus:
         servers.stop()
         for sig, handler in old.items():
             signal.signal(sig, handler)
-    return CommandStatus.SUCCESS if clean else CommandStatus.ERROR
+    why = got[0] if got else "a stop request"
+    log = logging.getLogger("fedprobe.exporter")
+    if clean:
+        log.info("stopped cleanly after %s: every running check ended", why)
+        return CommandStatus.SUCCESS
+    log.error("stopped after %s with checks still running (see above)", why)
+    return CommandStatus.ERROR

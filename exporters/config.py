@@ -125,7 +125,9 @@ def _where(loc: tuple[int | str, ...]) -> str:
     return ".".join(str(p) for p in loc) or "top level"
 
 
-def _check(path: Path, site: str, name: str, *layers: dict[str, Any]) -> CheckConfig:
+def _check(path: Path, site: str | None, name: str, *layers: dict[str, Any]) -> CheckConfig:
+    """The check's options: built-in defaults, then each layer (``checks:``, the site's own).
+    An error names the layer it is in: the site, or (site None) the global ``checks:``."""
     merged: dict[str, Any] = dict(_CHECK_DEFAULTS[name])
     for layer in layers:
         merged.update(layer)
@@ -133,7 +135,8 @@ def _check(path: Path, site: str, name: str, *layers: dict[str, Any]) -> CheckCo
         return CheckConfig.model_validate(merged)
     except ValidationError as exc:
         err = exc.errors()[0]
-        raise ConfigError(f"exporter config {path}: site {site} check {name} "
+        whose = f"site {site} check {name}" if site is not None else f"checks.{name}"
+        raise ConfigError(f"exporter config {path}: {whose} "
                           f"{_where(err['loc'])} value {err.get('input')!r:.60}: "
                           f"{err['msg']}") from None
 
@@ -145,9 +148,10 @@ def load(path: Path) -> ExporterConfig:
     except OSError as exc:
         raise ConfigError(f"exporter config {path}: cannot read: {exc.strerror}") from None
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" (line {mark.line + 1})" if mark is not None else ""
-        raise ConfigError(f"exporter config {path}: not valid YAML{at}") from None
+        raise ConfigError(f"exporter config {path}: not valid YAML"
+                          f"{sources.yaml_where(exc)}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"exporter config {path}: not UTF-8 text") from None
     try:
         file = ExporterFile.model_validate(data if data is not None else {})
     except ValidationError as exc:
@@ -163,6 +167,8 @@ def load(path: Path) -> ExporterConfig:
     except sources.SiteError as exc:
         raise ConfigError(f"exporter config {path}: {exc}") from None
     wanted = file.sites if file.sites is not None else {name: None for name in available}
+    for check in CHECKS:  # the global defaults first: their mistakes are no site's
+        _check(path, None, check, getattr(file.checks, check))
     jobs = []
     for name, own in wanted.items():
         if name not in available:

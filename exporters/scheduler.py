@@ -123,6 +123,9 @@ class Scheduler:
         self.lag = {p: Histogram(LAG_BUCKETS) for p in POOLS}
         self._active: dict[Deadline, Job] = {}
         self._threads: list[threading.Thread] = []
+        self._made = dict.fromkeys(POOLS, 0)
+        self._leaving = dict.fromkeys(POOLS, 0)  # shrink markers still in a queue
+        self._started = False
         self._stopping = False
 
     # -- control ---------------------------------------------------------------------------------
@@ -133,11 +136,35 @@ class Scheduler:
         self._threads.append(threading.Thread(target=self._dispatch, name="fedprobe-dispatch",
                                               daemon=True))
         for pool in POOLS:
-            for n in range(self.workers[pool]):
-                self._threads.append(threading.Thread(target=self._work, args=(pool,),
-                                                      name=f"fedprobe-{pool}-{n}", daemon=True))
+            for _ in range(self.workers[pool]):
+                self._threads.append(self._worker(pool))
+        self._started = True
         for t in self._threads:
             t.start()
+
+    def _worker(self, pool: str) -> threading.Thread:
+        self._made[pool] += 1
+        return threading.Thread(target=self._work, args=(pool,),
+                                name=f"fedprobe-{pool}-{self._made[pool]}", daemon=True)
+
+    def resize(self, workers: dict[str, int]) -> None:
+        """New pool sizes, at once: more workers start now; fewer — the extra ones leave as
+        they finish their current run (a running check is never cut short)."""
+        with self._cond:
+            if self._stopping:
+                return
+            for pool in POOLS:
+                change = workers[pool] - self.workers[pool]
+                self.workers[pool] = workers[pool]
+                if not self._started:
+                    continue
+                for _ in range(change):
+                    t = self._worker(pool)
+                    self._threads.append(t)
+                    t.start()
+                for _ in range(-change):
+                    self._leaving[pool] += 1
+                    self._queues[pool].put(None)  # after what is queued: one worker leaves
 
     def replace(self, jobs: Iterable[Job]) -> None:
         """A reloaded config's jobs (runs in progress finish; removed jobs do not run again)."""
@@ -174,7 +201,8 @@ class Scheduler:
     # -- what the exporter's own metrics show -----------------------------------------------------
     def queue_depth(self, pool: str) -> int:
         """Runs due and waiting for a worker of the pool."""
-        return self._queues[pool].qsize()
+        with self._cond:
+            return max(0, self._queues[pool].qsize() - self._leaving[pool])
 
     def skipped(self, pool: str) -> int:
         """Occurrences skipped because the previous run was still going."""
@@ -203,9 +231,11 @@ class Scheduler:
         while True:
             item = q.get()
             if item is None:
+                with self._cond:
+                    self._leaving[pool] = max(0, self._leaving[pool] - 1)
                 return
             job, due = item
-            soft, hard = deadlines(job.options.timeout)
+            soft, hard = deadlines(job.options.timeout, cleanup=pool == "vm")
             with self._cond:
                 if self._stopping:
                     self._plan.done(job.key)

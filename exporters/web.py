@@ -17,8 +17,9 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from exporters.config import CHECKS, FAST, ConfigError
+from exporters.config import FAST, ConfigError
 from exporters.model import STATE_NAMES, CheckRun
+from exporters.statuspage import STYLE
 
 if TYPE_CHECKING:
     from exporters.app import Exporter
@@ -118,25 +119,9 @@ class WebApp:
 
     # -- pages for people -------------------------------------------------------------------------
     def _status(self, request: Request) -> Response:
-        now = time.time()
-        rows = []
-        scheduled_keys = {j.key for j in self.x.config.jobs}
-        for site in sorted(self.x.config.sites):
-            cells = []
-            for check in CHECKS:
-                last, _ = self.x.store.get(site, check)
-                scheduled = (site, check) in scheduled_keys
-                cells.append(_cell(site, check, last, scheduled, now))
-            rows.append(f"<tr><th>{html.escape(site)}</th>{''.join(cells)}</tr>")
-        head = "".join(f"<th>{c}</th>" for c in CHECKS)
-        reload = ("" if self.x.reload_ok else
-                  f"<p class=bad>Last config reload rejected: {html.escape(self.x.reload_error)}"
-                  "</p>")
-        body = (f"<h1>fedprobe exporter</h1><p>config {html.escape(str(self.x.config_path))}; "
-                f"{len(self.x.config.sites)} sites, {len(self.x.config.jobs)} scheduled checks; "
-                f"<a href=/metrics>/metrics</a></p>{reload}"
-                f"<table><tr><th>site</th>{head}</tr>{''.join(rows)}</table>")
-        return _page("fedprobe exporter", body, refresh=30)
+        from exporters import statuspage
+
+        return _page("fedprobe exporter", statuspage.render(self.x, request.args), refresh=60)
 
     def _logs(self, request: Request) -> Response:
         site, check = request.args.get("site", ""), request.args.get("check", "")
@@ -198,32 +183,8 @@ def _css(state: int) -> str:
     return ("ok", "warn", "bad", "unknown")[state]
 
 
-def _age(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:.0f}s ago"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f}min ago"
-    return f"{seconds / 3600:.1f}h ago"
-
-
-def _cell(site: str, check: str, last: CheckRun | None, scheduled: bool, now: float) -> str:
-    if last is None:
-        return f"<td class=none>{'waiting for first run' if scheduled else 'not scheduled'}</td>"
-    link = f"/logs?site={html.escape(site)}&amp;check={check}"
-    return (f"<td class={_css(last.state)}><a href=\"{link}\">{STATE_NAMES[last.state]}</a> "
-            f"<small>{_age(now - last.finished)}</small><br>"
-            f"<small>{html.escape(last.summary[:160])}</small></td>")
-
-
-_STYLE = ("body{font-family:sans-serif;margin:1em 2em}table{border-collapse:collapse}"
-          "td,th{border:1px solid #ccc;padding:4px 8px;vertical-align:top;text-align:left}"
-          "td{max-width:28em}.ok{background:#d8f5d8}.warn{background:#fff1c2}"
-          ".bad{background:#f8d0d0}.unknown{background:#e4d8f0}.none{color:#888}"
-          "pre{background:#f4f4f4;padding:8px;white-space:pre-wrap}")
-
-
 def _page(title: str, body: str, code: int = 200, refresh: int | None = None) -> Response:
     meta = f"<meta http-equiv=refresh content={refresh}>" if refresh else ""
     doc = (f"<!doctype html><html><head><meta charset=utf-8>{meta}<title>{html.escape(title)}"
-           f"</title><style>{_STYLE}</style></head><body>{body}</body></html>")
+           f"</title><style>{STYLE}</style></head><body>{body}</body></html>")
     return Response(doc, status=code, content_type="text/html; charset=utf-8")

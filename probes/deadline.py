@@ -75,10 +75,14 @@ class Deadline:
 EXIT_MARGIN = 0.5  # seconds of a run's timeout kept for printing or recording its result
 
 
-def run_deadlines(timeout: float) -> tuple[Deadline, Deadline]:
+def run_deadlines(timeout: float, cleanup: bool = True) -> tuple[Deadline, Deadline]:
     """(soft, hard) for one run given `timeout` seconds in all (``-t``, or an exporter job's):
     the phases get the soft one (cancelled by SIGTERM or shutdown); cleanup keeps going until
-    the hard one, a margin later (a fifth of the run, 2 to 60 s)."""
+    the hard one, a margin later (a fifth of the run, 2 to 60 s). A run with nothing to clean
+    up (the fast, read-only checks) gets all of it but the exit margin."""
+    if not cleanup:
+        left = max(0.5, timeout - EXIT_MARGIN)
+        return Deadline(left), Deadline(left)
     hard = Deadline(max(1.0, timeout - EXIT_MARGIN))
     margin = min(60.0, max(2.0, 0.2 * timeout))
     return Deadline(max(0.5, timeout - EXIT_MARGIN - margin)), hard

@@ -98,6 +98,8 @@ _ALL = (
     _p("voms-proxy-fake", "voms-clients", "tests", "VOMS proxies with attribute certificates"),
     _p("prometheus", "prometheus", "tests", "a real Prometheus scraping the exporter"),
     _p("promtool", "prometheus", "tests", "alert-rule unit tests and exposition lint"),
+    _p("chromium-headless-shell", "chromium-headless-shell", "tests dev",
+       "screenshots of the exporter's status page (rendered, then looked at)"),
     _p("prometheus-pushgateway", "prometheus-pushgateway", "tests", "fedprobe vm --pushgateway"),
     _p("prometheus-node-exporter", "prometheus-node-exporter", "tests",
        "fedprobe vm --textfile, read by node_exporter's textfile collector"),

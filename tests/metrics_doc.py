@@ -9,7 +9,7 @@ from pathlib import Path
 DOC = Path(__file__).resolve().parents[1] / "docs/exporter-metrics.md"
 
 # A table row: | `fedprobe_name` | type | meaning |
-_ROW = re.compile(r"^\|\s*`(fedprobe_\w+)`\s*\|\s*(\w+)\s*\|", re.MULTILINE)
+_ROW = re.compile(r"^\|\s*`((?:fedprobe|process)_\w+)`\s*\|\s*(\w+)\s*\|", re.MULTILINE)
 # A series name (not a recording rule's fedprobe:... nor part of a longer identifier).
 _NAME = re.compile(r"(?<![\w:])fedprobe_\w+")
 

@@ -51,8 +51,16 @@ def _read_yaml(path: Path, what: str) -> Any:
         raise SiteError(f"{what} {path}: cannot read: {exc.strerror}") from None
     except UnicodeDecodeError:
         raise SiteError(f"{what} {path}: not UTF-8 text") from None
-    except yaml.YAMLError:
-        raise SiteError(f"{what} {path}: not valid YAML") from None
+    except yaml.YAMLError as exc:
+        raise SiteError(f"{what} {path}: not valid YAML{yaml_where(exc)}") from None
+
+
+def yaml_where(exc: yaml.YAMLError) -> str:
+    """' at line L, column C: what is wrong' from a YAML error (as an editor counts, from 1)."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return where + (f": {problem}" if problem else "")
 
 
 def read_secret_files(auth: dict[str, Any], source: str,

@@ -115,9 +115,11 @@ def test_bad_values_name_site_check_key_and_value(tmp_path: Path, sites: Path, c
     assert needle in message
 
 
-def test_a_bad_default_names_the_first_site_it_reaches(tmp_path: Path, sites: Path) -> None:
+def test_a_bad_default_is_blamed_on_the_defaults_not_a_site(tmp_path: Path,
+                                                            sites: Path) -> None:
     message = refused(write(tmp_path, "sites_file: sites.yaml\nchecks: {api: {interval: 0}}\n"))
-    assert "site A check api interval value 0" in message
+    assert "exporter config" in message and ": checks.api interval value 0: " in message
+    assert "site A" not in message
 
 
 def test_site_not_in_the_sites_file(tmp_path: Path, sites: Path) -> None:
@@ -155,7 +157,15 @@ def test_listen_forms() -> None:
 def test_yaml_syntax_error_names_the_line(tmp_path: Path, sites: Path) -> None:
     message = refused(write(tmp_path, "sites_file: sites.yaml\nchecks:\n  vm:\n"
                                       "    interval: 60\n   timeout: 5\n"))
-    assert message.endswith("not valid YAML (line 5)")
+    assert message.endswith("not valid YAML at line 5, column 4: expected <block end>, but "
+                            "found '<block mapping start>'"), message
+
+
+def test_sites_file_yaml_errors_name_line_and_column(tmp_path: Path) -> None:
+    (tmp_path / "sites.yaml").write_text("sites:\n  A:\n    auth: {type: token\n    image: x\n")
+    message = refused(write(tmp_path, "sites_file: sites.yaml\n"))
+    assert f"sites file {tmp_path / 'sites.yaml'}: not valid YAML at line 4, column 10: " \
+        "expected ',' or '}', but got ':'" in message
 
 
 def test_missing_files(tmp_path: Path) -> None:

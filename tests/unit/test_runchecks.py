@@ -132,6 +132,17 @@ def test_deadlines_soft_before_hard_before_timeout(timeout: float) -> None:
     assert not hard.cancelled and hard.left() > 0  # cleanup keeps its time
 
 
+@pytest.mark.parametrize("timeout", [2.0, 4.0, 30.0])
+def test_a_check_with_nothing_to_clean_up_gets_its_whole_timeout(timeout: float) -> None:
+    """A /probe with a 4 s scrape timeout once left a fast check 1.5 s (a VM run's cleanup
+    share); read-only checks keep all but the exit margin."""
+    soft, hard = deadlines(timeout, cleanup=False)
+    assert soft.left() == pytest.approx(timeout - 0.5, abs=0.05)
+    assert hard.left() == pytest.approx(soft.left(), abs=0.05)
+    soft.cancel("test")
+    assert not hard.cancelled
+
+
 # -- token and proxy -----------------------------------------------------------------------------
 def configured(tmp_path: Path, check: str, options: dict[str, object],
                vo: str | None = None) -> tuple[ExporterConfig, Job]:

@@ -244,3 +244,21 @@ def test_stop_cancels_running_drops_queued_and_returns_stragglers() -> None:
     assert sched.queue_depth("vm") == 0
     time.sleep(0.9)  # the straggler ends; nothing else starts
     assert sorted(site[0] for site in runs) == ["F", "V"]
+
+
+def test_resize_applies_at_once_and_never_cuts_a_run_short() -> None:
+    jobs = [job(f"F{i}", "api", interval=0.05) for i in range(12)]
+    execute = Recorder(lambda j: 0.08)
+    sched = Scheduler({"vm": 1, "fast": 2}, execute, rng=random.Random(4))
+    sched.start(jobs)
+    wait_for(lambda: execute.most["fast"] == 2)
+    sched.resize({"vm": 1, "fast": 5})
+    wait_for(lambda: execute.most["fast"] == 5)      # more workers now, not at a restart
+    sched.resize({"vm": 1, "fast": 1})
+    time.sleep(0.3)                                  # the extra ones leave after their run
+    execute.most.clear()
+    time.sleep(0.5)
+    assert execute.most["fast"] == 1 and execute.overlaps == []
+    assert sched.queue_depth("fast") <= len(jobs)    # shrink markers are not queued checks
+    assert sched.stop(grace=1.0) == []
+    assert sched.workers == {"vm": 1, "fast": 1}
