@@ -133,6 +133,13 @@ def render(scrape: int, now: float) -> str:
                 [({}, now - 3600)])
     text.family("fedprobe_exporter_sites", "gauge", [({}, len(SITES))])
     text.family("fedprobe_exporter_start_time_seconds", "gauge", [({}, now - 7200)])
+    text.family("fedprobe_build_info", "gauge", [({"version": "0.1.0", "python": "3.11.2"}, 1)])
+    for name, kind, value in (("process_resident_memory_bytes", "gauge", 9e7),
+                              ("process_virtual_memory_bytes", "gauge", 4e8),
+                              ("process_cpu_seconds_total", "counter", 12.0 + scrape),
+                              ("process_open_fds", "gauge", 40), ("process_max_fds", "gauge", 1024),
+                              ("process_start_time_seconds", "gauge", now - 7200)):
+        text.family(name, kind, [({}, value)])
     return "\n".join(text.lines) + "\n"
 
 

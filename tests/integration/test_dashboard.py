@@ -76,6 +76,35 @@ def test_per_site_series_are_filtered_by_the_site_variable() -> None:
             assert selector.startswith("{") and 'site=~"$site"' in selector, (title, expr)
 
 
+BOUND = re.compile(r"^(topk|bottomk)\((\d+),")
+AGGREGATED = re.compile(r"\b(sum|min|max|avg|count|histogram_quantile)\b")
+
+
+def bounded(expr: str) -> bool:
+    """At most 50 series whatever the number of sites: a topk/bottomk of at most 50 around
+    it, or every per-site series aggregated away (no `by (site, ...)`)."""
+    top = BOUND.match(expr.strip())
+    if top:
+        return int(top.group(2)) <= 50
+    if not PER_SITE.search(expr):
+        return True
+    groups = re.findall(r"\bby \(([^)]*)\)", expr)
+    return bool(AGGREGATED.search(expr)) and not any("site" in g for g in groups)
+
+
+def test_no_panel_grows_with_the_number_of_sites() -> None:
+    """With "All" of 1000 sites selected, a panel repeated per site was 1000 panels, and an
+    unbounded per-site query thousands of rows: no repeat, every query bounded."""
+    for panel in panels(_dashboard()):
+        assert "repeat" not in panel, panel["title"]
+    for title, expr in queries():
+        assert bounded(expr), (title, expr)
+    assert not bounded('max by (site, check) (fedprobe_check_status{site=~"$site"})')
+    assert not bounded('fedprobe_check_duration_seconds{site=~"$site"}')
+    assert bounded('topk(20, fedprobe_check_duration_seconds{site=~"$site"})')
+    assert bounded('max by (phase) (fedprobe_phase_ran{site=~"$site"})')
+
+
 def test_queries_name_only_documented_series() -> None:
     documented = documented_series()
     for title, expr in queries():

@@ -239,7 +239,7 @@ def test_fast_checks_and_credential_expiry(stack: dict[str, Any]) -> None:
 
 
 def test_exposition_passes_promtool(stack: dict[str, Any]) -> None:
-    stack["prom"].wait_for('fedprobe_check_runs_total{check="vm"}', timeout=60)
+    stack["prom"].wait_for('fedprobe_check_runs_total{check="vm"} >= 1', timeout=60)
     body = stack["exporter"].get("/metrics").text
     checked = promtool("check", "metrics", stdin=body)
     assert checked.returncode == 0 and not checked.stdout.strip() \
@@ -259,7 +259,7 @@ def test_openmetrics_when_asked_and_it_parses(stack: dict[str, Any], encoding: s
     )
     from prometheus_client.parser import text_string_to_metric_families
 
-    stack["prom"].wait_for('fedprobe_check_runs_total{check="vm"}', timeout=60)
+    stack["prom"].wait_for('fedprobe_check_runs_total{check="vm"} >= 1', timeout=60)
     exporter: ExporterProcess = stack["exporter"]
     om = exporter.get("/metrics", headers={"Accept": OPENMETRICS,
                                            "Accept-Encoding": encoding})
@@ -297,10 +297,12 @@ def test_every_dashboard_query_returns_data_from_the_exporter(stack: dict[str, A
 
 def test_status_page_logs_and_no_secret_anywhere(stack: dict[str, Any]) -> None:
     exporter: ExporterProcess = stack["exporter"]
-    stack["prom"].wait_for('fedprobe_check_runs_total{check="vm", site="sandbox"}', timeout=60)
-    page = exporter.get("/")
-    assert page.status_code == 200 and "text/html" in page.headers["Content-Type"]
-    for name in ("sandbox", "broken", "hang", "not scheduled"):
+    stack["prom"].wait_for('fedprobe_check_runs_total{check="vm", site="sandbox"} >= 1', timeout=60)
+    problems = exporter.get("/")  # the default view: problems first, worst first
+    assert problems.status_code == 200 and "text/html" in problems.headers["Content-Type"]
+    assert "broken" in problems.text and "CRITICAL <b>" in problems.text
+    page = exporter.get("/?show=all")
+    for name in ("sandbox", "broken", "hang", "<td class=none>—</td>"):  # —: not scheduled
         assert name in page.text
     logs = exporter.get("/logs?site=sandbox&check=vm")
     assert logs.status_code == 200
