@@ -31,6 +31,7 @@ import dataclasses
 import gzip
 import http.client
 import json
+import multiprocessing
 import os
 import random
 import re
@@ -40,6 +41,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import tracemalloc
 from collections.abc import Iterator
@@ -206,6 +208,86 @@ def projection(path: Path, runs: dict[str, CheckRun], per_second: float) -> dict
     return {"kept_mb": kept / MB, "held_mb": (held - kept) / MB, "peak_mb": (peak - held) / MB,
             "bytes": len(body), "samples": samples(body), "first_s": first,
             "again_s": statistics.median(again)}
+
+
+# -- the steady state, measured -------------------------------------------------------------------
+def _steady_child(path: Path, runs: dict[str, CheckRun], per_second: float,
+                  ready: Any) -> None:
+    """In a child process of its own: the exporter with every series run and its history full (the
+    pre-created zero series too), its own renderer thread and HTTP server, fed a second's worth
+    of new results every second, as the schedule brings them. It never returns."""
+    from exporters.server import HttpServers
+    from exporters.web import WebApp
+
+    x = _filled(path, runs)
+    x._render()
+    threading.Thread(target=x._renderer, name="fedprobe-render", daemon=True).start()
+    servers = HttpServers(("127.0.0.1:0",), WebApp(x))
+    servers.start()
+    ready.send(servers.addresses[0][1])
+    weights = [1 / j.options.interval for j in x.config.jobs]
+    i = 0
+    while True:
+        t0 = time.monotonic()
+        for j in random.choices(x.config.jobs, weights, k=round(per_second)):
+            i += 1
+            x.store.record(_copy(runs[j.check], j.site, 1000 + i), only_scheduled=True)
+        time.sleep(max(0.0, 1.0 - (time.monotonic() - t0)))
+
+
+def steady_state(path: Path, runs: dict[str, CheckRun], per_second: float, duration: float,
+                 every: float) -> dict[str, float]:
+    """RSS of that child over `duration` seconds of incremental renders (sampled each second:
+    does it plateau?) and /metrics latency as Prometheus scrapes it meanwhile."""
+    # spawn, not fork: a forked child's RSS would count this process's pages too
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=_steady_child, args=(path, runs, per_second, child), daemon=True)
+    proc.start()
+    try:
+        if not parent.poll(600):
+            raise RuntimeError("the steady-state exporter did not start")
+        port = parent.recv()
+        stats = ProcStats(proc.pid or 0)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        rss, totals = [], []
+        start = time.monotonic()
+        next_rss = start
+        while (now := time.monotonic()) < start + duration:
+            totals.append(_get(conn, "/metrics")[1])
+            if now >= next_rss:
+                rss.append(stats.status_mb("VmRSS"))
+                next_rss += 1.0
+            time.sleep(max(0.0, now + every - time.monotonic()))
+        conn.close()
+        hwm = stats.status_mb("VmHWM")
+    finally:
+        proc.kill()
+        proc.join(10)
+    half = len(rss) // 2
+    step = max(1, len(rss) // 6)
+    print("  RSS over time   " + ", ".join(f"{i}s {rss[i]:.0f}" for i in range(0, len(rss), step))
+          + " MB", flush=True)
+    return {"rss_first": statistics.mean(rss[:half]), "rss_second": statistics.mean(rss[half:]),
+            "rss_max": max(rss), "hwm": hwm, "p50": _pct(totals, 0.5), "p99": _pct(totals, 0.99),
+            "scrapes": len(totals)}
+
+
+def report_steady(result: dict[str, float], duration: float) -> bool:
+    """RSS and /metrics p99 at steady state, against the goals."""
+    growth = result["rss_second"] - result["rss_first"]
+    good = result["rss_max"] <= 200 and result["p99"] <= 0.050
+    print(f"\nsteady state, measured ({duration:.0f} s of incremental renders in a process "
+          f"holding every series with full history, fed the schedule's results, scraped every "
+          f"0.5 s):\n"
+          f"  RSS             mean {result['rss_first']:.0f} MB (first half) -> "
+          f"{result['rss_second']:.0f} MB (second half, {growth:+.0f} MB), max "
+          f"{result['rss_max']:.0f} MB, VmHWM {result['hwm']:.0f} MB   goal <= 200 MB: "
+          f"{_goal(result['rss_max'] <= 200)}\n"
+          f"  /metrics        p50 {result['p50'] * 1000:6.1f} ms  p99 {result['p99'] * 1000:6.1f} "
+          f"ms over {result['scrapes']:.0f} scrapes   goal p99 <= 50 ms: "
+          f"{_goal(result['p99'] <= 0.050)}")
+    return good
 
 
 # -- reading the exposition ----------------------------------------------------------------------
@@ -475,6 +557,10 @@ def main() -> int:
     parser.add_argument("--vm-workers", type=int, default=2)
     parser.add_argument("--fast-workers", type=int, default=8)
     parser.add_argument("--baseline-runs", type=int, default=30)
+    parser.add_argument("--steady-duration", type=float, default=120.0,
+                        help="seconds of the measured steady state")
+    parser.add_argument("--steady-only", action="store_true",
+                        help="only the measured steady state (no live load, no projection)")
     parser.add_argument("--keep", action="store_true", help="keep the work dir (logs, configs)")
     args = parser.parse_args()
     args.vm_sites = args.sites if args.vm_sites is None else args.vm_sites
@@ -496,7 +582,12 @@ def main() -> int:
                 print(f"  {check:<8} {wall * 1000:7.1f} ms wall, {cpu * 1000:6.1f} ms CPU on "
                       f"the exporter's side ({1 / wall:6.1f} runs/s on one thread)")
             per_second = _scheduled(config, cfg.CHECKS)
-            proj = projection(path, {c: r for c, (_, _, r) in costs.items()}, per_second)
+            runs = {c: r for c, (_, _, r) in costs.items()}
+            steady = steady_state(path, runs, per_second, args.steady_duration,
+                                  args.scrape_every)
+            if args.steady_only:
+                return 0 if report_steady(steady, args.steady_duration) else 1
+            proj = projection(path, runs, per_second)
             log = workdir / "exporter.log"
             t0 = time.perf_counter()
             exporter = _spawn(["exporter", "--config", str(path)], log)
@@ -512,6 +603,7 @@ def main() -> int:
             ok = report_schedule(config, run, args.duration)
             ok &= report_exporter(run, hwm)
             ok &= report_projection(config.file.history, proj, run.rss_start, per_second)
+            ok &= report_steady(steady, args.steady_duration)
             print(f"\nexporter exit status {exporter.returncode}; {len(errors)} ERROR lines in "
                   f"its log" + (f", first: {errors[0][:160]}" if errors else ""))
     finally:

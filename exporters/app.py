@@ -4,14 +4,14 @@ most every `render_interval` seconds) so a scrape only copies bytes."""
 
 from __future__ import annotations
 
+import ctypes
 import gzip
 import logging
 import platform
 import socket
 import threading
 import time
-import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from prometheus_client.core import (
@@ -25,7 +25,7 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from exporters import config as cfg
-from exporters.exposition import EOF_LINE, Exposition, Rendered, openmetrics_text
+from exporters.exposition import EOF_LINE, Exposition, Rendered, gzip_member, openmetrics_text
 from exporters.model import STATE_NAMES, CheckRun
 from exporters.runchecks import deadlines, run_check
 from exporters.scheduler import POOLS, Scheduler
@@ -65,13 +65,13 @@ class Exporter:
         self._reload_lock = threading.Lock()
         self._render_interval = render_interval
         self._results = Rendered([], [], [])  # until the first render (start() does one)
-        self._results_gzip: list[bytes] = []
+        self._gz_text = self._gz_openmetrics = b""
         self._rendered_version = -1
         self.render_seconds = 0.0  # the last background render's duration
         self._stop = threading.Event()
         self._exposition = Exposition(self.store)
-        self._gz_headers = [_gzip_member(h) for h in self._exposition.headers]
-        self._gz_openmetrics_headers = [_gzip_member(h)
+        self._gz_headers = [gzip_member(h) for h in self._exposition.headers]
+        self._gz_openmetrics_headers = [gzip_member(h)
                                         for h in self._exposition.openmetrics_headers]
         self._own = CollectorRegistry(auto_describe=False)
         self._own.register(_OwnCollector(self))
@@ -152,7 +152,7 @@ class Exporter:
     def execute(self, job: cfg.Job, soft: Deadline, hard: Deadline) -> None:
         """One scheduled run (a worker thread calls this)."""
         run = run_check(job, self.config, self.host, soft, hard)
-        before, _ = self.store.get(job.site, job.check)
+        before = self.store.latest(job.site, job.check)
         self.store.record(run, only_scheduled=True)
         log_state_change(before, run)
 
@@ -176,21 +176,22 @@ class Exporter:
         """The last rendered results and the exporter's own series, right now."""
         return b"".join(self.metrics_chunks())
 
-    def metrics_chunks(self, openmetrics: bool = False) -> list[bytes]:
-        """The same in pieces, nothing copied: what /metrics sends (text, or OpenMetrics: the
-        same cached samples under OpenMetrics headers)."""
+    def metrics_chunks(self, openmetrics: bool = False) -> Iterator[bytes]:
+        """The same a family at a time (text, or OpenMetrics: the same cached samples under
+        OpenMetrics headers): what /metrics sends uncompressed, joined as it goes."""
         r = self._results
         if openmetrics:
-            return [*r.openmetrics(), self._own_openmetrics(), EOF_LINE]
-        return [*r.text(), generate_latest(self._own)]
+            yield from r.openmetrics()
+            yield self._own_openmetrics() + EOF_LINE
+        else:
+            yield from r.text()
+            yield generate_latest(self._own)
 
     def metrics_gzip(self, openmetrics: bool = False) -> list[bytes]:
-        """The same gzip-compressed: gzip members (each family's cached samples compressed once
-        per render, its headers once for good, the live rest per scrape)."""
-        headers = self._gz_openmetrics_headers if openmetrics else self._gz_headers
+        """The same gzip-compressed: the results compressed once per render (a gzip member per
+        family, under each format's headers), then the live rest as one more member."""
         live = self._own_openmetrics() + EOF_LINE if openmetrics else generate_latest(self._own)
-        bodies = self._results_gzip or [b""] * len(headers)  # before the first render
-        return [*(c for pair in zip(headers, bodies, strict=True) for c in pair),
+        return [self._gz_openmetrics if openmetrics else self._gz_text,
                 gzip.compress(live, 1, mtime=0)]
 
     def _own_openmetrics(self) -> bytes:
@@ -199,7 +200,13 @@ class Exporter:
     def _render(self) -> None:
         version = self.store.version
         results = self._exposition.render()
-        self._results_gzip = [_gzip_member(body) for body in results.bodies]
+        members = results.gzip_members()
+
+        def under(headers: list[bytes]) -> bytes:
+            return b"".join(c for pair in zip(headers, members, strict=True) for c in pair)
+
+        self._gz_text = under(self._gz_headers)
+        self._gz_openmetrics = under(self._gz_openmetrics_headers)
         self._results = results
         self._rendered_version = version
 
@@ -212,6 +219,7 @@ class Exporter:
             if self.store.version != self._rendered_version:
                 t0 = time.monotonic()
                 self._render()
+                release_freed_memory()
                 self.render_seconds = time.monotonic() - t0
             self._stop.wait(self._render_interval)
 
@@ -260,14 +268,6 @@ class _OwnCollector(Collector):
 
 
 
-def _gzip_member(data: bytes) -> bytes:
-    """One gzip member (members concatenate into one valid gzip stream); b"" for nothing."""
-    if not data:
-        return b""
-    packer = zlib.compressobj(1, zlib.DEFLATED, 31)  # zlib drops the GIL while it works
-    return packer.compress(data) + packer.flush()
-
-
 def log_state_change(before: CheckRun | None, run: CheckRun) -> None:
     """A check turning bad or recovering at INFO (journalctl shows it); the rest at DEBUG."""
     name = STATE_NAMES[run.state]
@@ -278,3 +278,24 @@ def log_state_change(before: CheckRun | None, run: CheckRun) -> None:
                  run.summary)
     else:
         log.debug("%s %s: %s", run.site, run.check, run.summary)
+
+
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        libc = ctypes.CDLL(None)
+        trim: Callable[[int], int] = libc.malloc_trim
+    except (OSError, AttributeError):  # not glibc
+        return None
+    return trim
+
+
+_TRIM = _malloc_trim()
+
+
+def release_freed_memory() -> None:
+    """Give the memory a render freed back to the system (glibc's malloc_trim). Each render
+    drops tens of MB of short-lived text; glibc keeps freed chunks for reuse, and with them
+    spread over the heap the exporter's RSS crept up at steady state. Nothing in the standard
+    library or prometheus_client does this; where libc is not glibc it does nothing."""
+    if _TRIM is not None:
+        _TRIM(0)

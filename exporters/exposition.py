@@ -11,6 +11,7 @@ the cached bodies under the OpenMetrics headers — no second render, no second 
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -51,20 +52,36 @@ def _openmetrics_header(family: Metric) -> bytes:
 
 @dataclass(frozen=True)
 class Rendered:
-    """One render: per family its sample lines (shared by both formats) and the headers."""
+    """One render: per family the cached sample lines of each series (shared by both formats,
+    never joined into a second copy) and the headers."""
 
     headers: list[bytes]
     openmetrics_headers: list[bytes]
-    bodies: list[bytes]
+    pieces: list[list[bytes]]  # per family, per series with samples in it
 
-    def text(self) -> list[bytes]:
-        """The text format (0.0.4), in chunks."""
-        return [c for pair in zip(self.headers, self.bodies, strict=True) for c in pair]
+    def text(self) -> Iterator[bytes]:
+        """The text format (0.0.4), a family at a time (joined as it is sent)."""
+        return self._chunks(self.headers)
 
-    def openmetrics(self) -> list[bytes]:
+    def openmetrics(self) -> Iterator[bytes]:
         """OpenMetrics 1.0.0 without its final ``# EOF`` (the caller adds more families)."""
-        return [c for pair in zip(self.openmetrics_headers, self.bodies, strict=True)
-                for c in pair]
+        return self._chunks(self.openmetrics_headers)
+
+    def _chunks(self, headers: list[bytes]) -> Iterator[bytes]:
+        for header, pieces in zip(headers, self.pieces, strict=True):
+            yield header + b"".join(pieces)
+
+    def gzip_members(self) -> list[bytes]:
+        """Each family's samples as one gzip member (its text lives only while compressed)."""
+        return [gzip_member(b"".join(pieces)) for pieces in self.pieces]
+
+
+def gzip_member(data: bytes) -> bytes:
+    """One gzip member (members concatenate into one valid gzip stream); b"" for nothing."""
+    if not data:
+        return b""
+    packer = zlib.compressobj(1, zlib.DEFLATED, 31)  # zlib drops the GIL while it works
+    return packer.compress(data) + packer.flush()
 
 
 class Exposition:
@@ -92,8 +109,8 @@ class Exposition:
             for key in [k for k in self._pieces if k not in wanted]:
                 del self._pieces[key]
         pieces = [self._pieces[k][1] for k in keys]
-        bodies = [b"".join(p[i] for p in pieces if p[i]) for i in range(len(self.headers))]
-        return Rendered(self.headers, self.openmetrics_headers, bodies)
+        per_family = [[p[i] for p in pieces if p[i]] for i in range(len(self.headers))]
+        return Rendered(self.headers, self.openmetrics_headers, per_family)
 
     def _series_pieces(self, s: Series) -> list[bytes]:
         """One series' sample lines, per family (b"" where it has none)."""

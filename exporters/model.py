@@ -3,14 +3,15 @@ labels only (no VM id or run id reaches a metric; the debug log may name them)."
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field
 
 from probes.runner.outcome import PhaseState
 from probes.state import CRITICAL, OK, UNKNOWN, WARNING
 from probes.state import NAMES as STATE_NAMES
 
-__all__ = ["CRITICAL", "OK", "STATE_NAMES", "UNKNOWN", "WARNING", "CheckRun", "PhaseRun",
-           "failure_reason"]
+__all__ = ["CRITICAL", "OK", "STATE_NAMES", "UNKNOWN", "WARNING", "CheckRun", "KeptRun",
+           "PhaseRun", "failure_reason"]
 
 
 PhaseRun = PhaseState  # one phase (VM) or step (fast checks) of a run, as the checks give it
@@ -48,6 +49,34 @@ class CheckRun:
     def phase(self, name: str) -> PhaseRun | None:
         """The phase of that name, if the run has it."""
         return next((p for p in self.phases if p.name == name), None)
+
+
+@dataclass(frozen=True)
+class KeptRun:
+    """A run as the history keeps it (1000 sites keep 10 each): what /logs shows, the debug log
+    zlib-compressed (a VM run's is a few kB of text that compresses 3-5 times)."""
+
+    state: int
+    summary: str
+    started: float
+    duration: float
+    packed: bytes = field(repr=False)
+
+    @classmethod
+    def of(cls, run: CheckRun) -> KeptRun:
+        """Keep this run."""
+        return cls(run.state, run.summary, run.started, run.duration,
+                   zlib.compress(run.log.encode(), 6))
+
+    @property
+    def log(self) -> str:
+        """The run's debug log."""
+        return zlib.decompress(self.packed).decode()
+
+    @property
+    def finished(self) -> float:
+        """Unix time the run ended."""
+        return self.started + self.duration
 
 
 def failure_reason(phases: tuple[PhaseRun, ...], state: int) -> str:

@@ -42,7 +42,7 @@ def cells_of(x: Exporter, site: str, checks: tuple[str, ...],
     """One cell per check of a site (scheduled or not)."""
     out = []
     for check in checks:
-        last, _ = x.store.get(site, check)
+        last = x.store.latest(site, check)
         interval = intervals.get((site, check))
         if last is None:
             out.append(Cell(check, "waiting" if interval is not None else "off", None, None))

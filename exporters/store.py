@@ -5,13 +5,14 @@ Thread-safe; workers record, the renderer and the web pages read."""
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import threading
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from exporters.model import CheckRun
+from exporters.model import CheckRun, KeptRun
 
 # Phase durations of VM runs: 50 ms (a quick API call) .. 10 min (the default VM timeout).
 PHASE_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
@@ -58,7 +59,7 @@ class Series:
     consecutive_failures: int = 0
     leaked_total: int = 0
     phase_hist: dict[str, Histogram] = field(default_factory=dict)
-    history: deque[CheckRun] = field(default_factory=deque)
+    history: deque[KeptRun] = field(default_factory=deque)  # the debug logs, compressed
     version: int = 0                       # the store's version when this series last changed
 
 
@@ -107,7 +108,7 @@ class Store:
                 s = Series(run.site, run.check, history=deque(maxlen=self._history))
                 self._series[key] = s
             s.driver = run.driver
-            s.latest = run
+            s.latest = dataclasses.replace(run, log="")  # its log is kept in the history
             s.runs += 1
             if run.success:
                 s.last_success = run.finished
@@ -121,7 +122,7 @@ class Store:
                     if p.seconds is not None:
                         s.phase_hist.setdefault(p.name, Histogram(PHASE_BUCKETS)).observe(
                             p.seconds)
-            s.history.append(run)
+            s.history.append(KeptRun.of(run))
             self._bump()
             s.version = self.version
 
@@ -135,10 +136,16 @@ class Store:
         with self._lock:
             yield [self._series[k] for k in sorted(self._series)]
 
-    def get(self, site: str, check: str) -> tuple[CheckRun | None, list[CheckRun]]:
-        """The last run and the kept history (newest first) of one (site, check)."""
+    def get(self, site: str, check: str) -> tuple[CheckRun | None, list[KeptRun]]:
+        """The last run (without its log) and the kept history, newest first, with logs."""
         with self._lock:
             s = self._series.get((site, check))
             if s is None:
                 return None, []
             return s.latest, list(reversed(s.history))
+
+    def latest(self, site: str, check: str) -> CheckRun | None:
+        """The last run of one (site, check) (without its log: the history has it)."""
+        with self._lock:
+            s = self._series.get((site, check))
+            return None if s is None else s.latest
