@@ -68,6 +68,7 @@ class Exporter:
         self._gz_text = self._gz_openmetrics = b""
         self._rendered_version = -1
         self.render_seconds = 0.0  # the last background render's duration
+        self._next_trim = 0.0
         self._stop = threading.Event()
         self._exposition = Exposition(self.store)
         self._gz_headers = [gzip_member(h) for h in self._exposition.headers]
@@ -219,7 +220,9 @@ class Exporter:
             if self.store.version != self._rendered_version:
                 t0 = time.monotonic()
                 self._render()
-                release_freed_memory()
+                if t0 >= self._next_trim:  # at most every TRIM_EVERY s: it holds malloc's lock
+                    release_freed_memory()
+                    self._next_trim = t0 + TRIM_EVERY
                 self.render_seconds = time.monotonic() - t0
             self._stop.wait(self._render_interval)
 
@@ -290,6 +293,7 @@ def _malloc_trim() -> Callable[[int], int] | None:
 
 
 _TRIM = _malloc_trim()
+TRIM_EVERY = 30.0  # seconds between two trims (each takes a few ms at 1000 sites)
 
 
 def release_freed_memory() -> None:

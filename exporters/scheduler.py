@@ -201,8 +201,8 @@ class Scheduler:
     # -- what the exporter's own metrics show -----------------------------------------------------
     def queue_depth(self, pool: str) -> int:
         """Runs due and waiting for a worker of the pool."""
-        with self._cond:
-            return max(0, self._queues[pool].qsize() - self._leaving[pool])
+        # no lock: a scrape must never wait for the dispatcher (the two ints are read apart)
+        return max(0, self._queues[pool].qsize() - self._leaving[pool])
 
     def skipped(self, pool: str) -> int:
         """Occurrences skipped because the previous run was still going."""

@@ -262,3 +262,15 @@ def test_resize_applies_at_once_and_never_cuts_a_run_short() -> None:
     assert sched.queue_depth("fast") <= len(jobs)    # shrink markers are not queued checks
     assert sched.stop(grace=1.0) == []
     assert sched.workers == {"vm": 1, "fast": 1}
+
+
+def test_what_a_scrape_reads_never_waits_for_the_scheduler_lock() -> None:
+    """A scrape reading the queue depth under the dispatcher's lock waited for it: /metrics
+    p99 went from 47 to 72-103 ms at 1000 sites."""
+    sched = Scheduler({"vm": 1, "fast": 1}, Recorder(lambda j: 0.0))
+    got: list[int] = []
+    with sched._cond:  # the dispatcher (or a reload) holding it
+        reader = threading.Thread(target=lambda: got.append(sched.queue_depth("fast")))
+        reader.start()
+        reader.join(1.0)
+        assert got == [0], "queue_depth waited for the scheduler's lock"
