@@ -17,9 +17,9 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
+from exporters import statuspage
 from exporters.config import FAST, ConfigError
 from exporters.model import STATE_NAMES, CheckRun
-from exporters.statuspage import STYLE
 
 if TYPE_CHECKING:
     from exporters.app import Exporter
@@ -119,8 +119,6 @@ class WebApp:
 
     # -- pages for people -------------------------------------------------------------------------
     def _status(self, request: Request) -> Response:
-        from exporters import statuspage
-
         return _page("fedprobe exporter", statuspage.render(self.x, request.args), refresh=60)
 
     def _logs(self, request: Request) -> Response:
@@ -186,5 +184,5 @@ def _css(state: int) -> str:
 def _page(title: str, body: str, code: int = 200, refresh: int | None = None) -> Response:
     meta = f"<meta http-equiv=refresh content={refresh}>" if refresh else ""
     doc = (f"<!doctype html><html><head><meta charset=utf-8>{meta}<title>{html.escape(title)}"
-           f"</title><style>{STYLE}</style></head><body>{body}</body></html>")
+           f"</title><style>{statuspage.STYLE}</style></head><body>{body}</body></html>")
     return Response(doc, status=code, content_type="text/html; charset=utf-8")
