@@ -21,6 +21,7 @@ import pytest
 
 from exporters.model import CRITICAL, UNKNOWN
 from tests.pki import VO, Pki, make_pki
+from tests.tokens import b64url
 from tests.unit.test_runchecks import configured, run_now
 
 LINE = re.compile(r"^(X509_PROXY|OIDC_TOKEN) (OK|WARNING|CRITICAL|UNKNOWN) - (.+?)(?: \| .*)?$")
@@ -41,10 +42,6 @@ def plugin(*args: str) -> tuple[int, str]:
     match = LINE.match(first)
     assert match, out
     return proc.returncode, first.split(" | ", 1)[0]
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
 def _der_damaged(good: bytes) -> bytes:
@@ -91,7 +88,7 @@ def test_a_broken_proxy_is_critical_in_plugin_and_exporter(tmp_path: Path, pki: 
 
 
 def _jwt(payload: bytes) -> bytes:
-    return b"a." + _b64(payload).encode() + b".c"
+    return b"a." + b64url(payload).encode() + b".c"
 
 
 TOKEN_GARBAGE: dict[str, bytes | None] = {

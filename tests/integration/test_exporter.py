@@ -6,8 +6,6 @@ the scrape timeout; the status page; reloads; SIGTERM with a VM in flight; the o
 
 from __future__ import annotations
 
-import base64
-import json
 import os
 import re
 import signal
@@ -36,6 +34,7 @@ from tests.promstack import (
     start_prometheus,
     start_pushgateway,
 )
+from tests.tokens import jwt
 
 pytestmark = pytest.mark.slow
 
@@ -93,12 +92,6 @@ class ExporterProcess:
         return int(self.proc.returncode)
 
 
-def _jwt(exp: float) -> str:
-    def part(d: dict[str, Any]) -> str:
-        return base64.urlsafe_b64encode(json.dumps(d).encode()).decode().rstrip("=")
-    return f"{part({'alg': 'none'})}.{part({'sub': 'probe', 'exp': int(exp)})}.sig"
-
-
 def _blackhole() -> socket.socket:
     """A listening socket that never accepts: connections open, requests never answer."""
     sock = socket.socket()
@@ -143,7 +136,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         proxy = pki.proxy("proxy.pem", vo=VO, hours=12)
         token = tmp / "token"
         token_exp = time.time() + 7200
-        token.write_text(_jwt(token_exp))
+        token.write_text(jwt({"sub": "probe", "exp": int(token_exp)}))
         config = _exporter_config(tmp / "exporter.yaml", "sites.yaml", vo=VO, checks={
             "vm": {"interval": 8, "timeout": 60},
             "keystone": {"interval": 2, "timeout": 10},

@@ -6,8 +6,6 @@ must leave them identical."""
 
 from __future__ import annotations
 
-import base64
-import json
 import os
 import time
 from collections.abc import Callable
@@ -24,6 +22,7 @@ from probes.sandbox import Sandbox
 from tests import golden
 from tests.conftest import make_config
 from tests.pki import FQAN, VO, Pki, make_pki
+from tests.tokens import expiring_in
 from tests.unit.test_exporter_store import DRIVER, run, vm_phases
 
 pytestmark = pytest.mark.slow
@@ -177,21 +176,13 @@ def test_proxy_missing_file_golden(tmp_path: Path) -> None:
     golden.check("proxy_missing_file", golden.run_plugin(argv, paths_of(None, tmp_path)))
 
 
-def jwt(exp_in: float) -> str:
-    def part(obj: dict[str, object]) -> str:
-        return base64.urlsafe_b64encode(json.dumps(obj).encode()).decode().rstrip("=")
-    return ".".join([part({"alg": "RS256", "typ": "JWT"}),
-                     part({"iss": "https://aai.example.org", "sub": "u",
-                           "exp": int(time.time() + exp_in)}), "c2lnbmF0dXJl"])
-
-
 @pytest.mark.parametrize("name,exp_in", [
     ("token_ok", 3600), ("token_warning", 300), ("token_critical", 60), ("token_expired", -600),
     ("token_opaque", None),
 ])
 def test_token_golden(name: str, exp_in: int | None, tmp_path: Path) -> None:
     f = tmp_path / "at"
-    f.write_text("not-a-jwt" if exp_in is None else jwt(exp_in))  # made now: time runs
+    f.write_text("not-a-jwt" if exp_in is None else expiring_in(exp_in))  # made now: time runs
     argv = ["token", "--file", str(f)]
     golden.check(name, golden.run_plugin(argv, paths_of(None, tmp_path)))
 

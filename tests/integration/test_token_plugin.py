@@ -3,29 +3,19 @@ sandbox's OIDC token endpoint over HTTPS (file replaced atomically, mode 0600, n
 
 from __future__ import annotations
 
-import base64
-import json
 import os
 import re
 import stat
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 from probes.sandbox import Sandbox, SandboxConfig
 from tests.conftest import make_config
+from tests.tokens import expiring_in
 
 LINE = re.compile(r"^OIDC_TOKEN (OK|WARNING|CRITICAL|UNKNOWN) - (.+?)(?: \| (.*))?$")
-
-
-def jwt(exp_in: float) -> str:
-    def part(obj: dict[str, object]) -> str:
-        return base64.urlsafe_b64encode(json.dumps(obj).encode()).decode().rstrip("=")
-    return ".".join([part({"alg": "RS256", "typ": "JWT"}),
-                     part({"iss": "https://aai.example.org", "sub": "u",
-                           "exp": int(time.time() + exp_in)}), "c2lnbmF0dXJl"])
 
 
 def token(*args: str) -> tuple[int, str, str]:
@@ -54,13 +44,13 @@ def test_bad_files(tmp_path: Path) -> None:
 
 def test_refresh_at_the_token_endpoint(sandbox_factory: Callable[..., Sandbox],
                                        tmp_path: Path) -> None:
-    fresh = jwt(3600)
+    fresh = expiring_in(3600)
     identity = SandboxConfig().identity.model_dump()
     identity["identity_providers"][0]["tokens"][0].update(token=fresh,
                                                           refresh_token="canary-refresh-1Zp")
     sb = sandbox_factory(make_config(identity=identity), tls=True)
     at, rt = tmp_path / "access_token", tmp_path / "refresh_token"
-    at.write_text(jwt(60))
+    at.write_text(expiring_in(60))
     rt.write_text("canary-refresh-1Zp\n")
     args = ["--file", str(at), "--refresh", "--refresh-token-file", str(rt), "--token-endpoint",
             f"{sb.base_url}/oidc/token", "--client-id", "fedprobe-sandbox", "--cacert",
@@ -73,7 +63,7 @@ def test_refresh_at_the_token_endpoint(sandbox_factory: Callable[..., Sandbox],
     code, summary, _ = token(*args)
     assert code == 0 and "refreshed" not in summary  # not due
     rt.write_text("revoked\n")
-    at.write_text(jwt(60))
+    at.write_text(expiring_in(60))
     code, summary, _ = token(*args)
     assert code == 2 and "refresh failed: OIDC token endpoint" in summary
     assert "refused the refresh token (HTTP 400)" in summary

@@ -3,8 +3,6 @@ reachability, leaks), the per-run deadlines, and the token and proxy checks on r
 
 from __future__ import annotations
 
-import base64
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -20,6 +18,7 @@ from probes.config.site import Site
 from probes.deadline import Deadline
 from probes.runner.result import PHASES, LifecycleResult, Outcome, Phase
 from tests.pki import VO, Pki, make_pki
+from tests.tokens import jwt
 
 AUTH = {"type": "password", "auth_url": "https://keystone.example.org:5000/v3",
         "username": "u", "password": "pw", "project_name": "p"}
@@ -166,13 +165,6 @@ def configured(tmp_path: Path, check: str, options: dict[str, object],
 def run_now(config: ExporterConfig, job: Job) -> CheckRun:
     soft, hard = deadlines(job.options.timeout)
     return run_check(job, config, "monitor.example.org", soft, hard)
-
-
-def jwt(claims: dict[str, object]) -> str:
-    def part(obj: dict[str, object]) -> str:
-        return base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()
-
-    return f"{part({'alg': 'RS256'})}.{part(claims)}.c2lnbmF0dXJl"
 
 
 @pytest.mark.parametrize("left,state,words", [  # what `fedprobe token` says: the same code
