@@ -7,8 +7,8 @@ from __future__ import annotations
 import ctypes
 import gzip
 import logging
+import os
 import platform
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -31,6 +31,9 @@ from exporters.runchecks import deadlines, run_check
 from exporters.scheduler import POOLS, Scheduler
 from exporters.store import Store
 from probes.deadline import Deadline
+from probes.runner.custody import Custody
+from probes.runner.custody import make as make_custody
+from probes.runner.identity import StateDirError, default_host
 from probes.runner.registry import failure_reasons
 
 log = logging.getLogger(__name__)
@@ -48,13 +51,23 @@ def _version() -> str:
 BUILD_VERSION = _version()
 
 
+def _custody(config: cfg.ExporterConfig, path: Path) -> Custody:
+    state = config.file.state_dir
+    try:
+        return make_custody("exporter", config.file.monitoring_host,
+                            Path(state).expanduser() if state else None, os.environ)
+    except StateDirError as exc:
+        raise cfg.ConfigError(f"exporter config {path}: state_dir: {exc}") from None
+
+
 class Exporter:
     """Loads the config, schedules the checks, keeps and renders their results."""
 
     def __init__(self, config_path: Path, render_interval: float = 1.0) -> None:
         self.config_path = config_path
         self.config = cfg.load(config_path)  # ConfigError: refuse to start
-        self.host = self.config.file.monitoring_host or socket.getfqdn()
+        self.custody = _custody(self.config, config_path)  # ConfigError: refuse to start
+        self.host = self.custody.identity.host
         self.store = Store(self.config.file.history)
         self.scheduler = Scheduler({"vm": self.config.file.workers.vm,
                                     "fast": self.config.file.workers.fast}, self.execute)
@@ -137,11 +150,14 @@ class Exporter:
             raise cfg.ConfigError(f"{where}: listen changed ({', '.join(self.config.file.listen)}"
                                   f" -> {', '.join(new.file.listen)}): restart the exporter to "
                                   "listen there")
-        host = new.file.monitoring_host or socket.getfqdn()
+        host = new.file.monitoring_host or default_host()
         if host != self.host:
             raise cfg.ConfigError(f"{where}: monitoring_host changed ({self.host} -> {host}): "
                                   "VMs this exporter tagged as its own would no longer be swept; "
                                   "restart it with the new name once they are gone")
+        if new.file.state_dir != self.config.file.state_dir:
+            raise cfg.ConfigError(f"{where}: state_dir changed: the ledger of this exporter's "
+                                  "runs is in the old one; restart the exporter to move")
 
     def _configure_store(self) -> None:
         c = self.config
@@ -152,7 +168,7 @@ class Exporter:
     # -- running checks --------------------------------------------------------------------------
     def execute(self, job: cfg.Job, soft: Deadline, hard: Deadline) -> None:
         """One scheduled run (a worker thread calls this)."""
-        run = run_check(job, self.config, self.host, soft, hard)
+        run = run_check(job, self.config, self.custody, soft, hard)
         before = self.store.latest(job.site, job.check)
         self.store.record(run, only_scheduled=True)
         log_state_change(before, run)
@@ -168,7 +184,7 @@ class Exporter:
         try:
             # a fast check has nothing to clean up: all of the scrape's time but the margin
             soft, hard = deadlines(min(timeout, job.options.timeout) + 0.5, cleanup=False)
-            return run_check(job, self.config, self.host, soft, hard)
+            return run_check(job, self.config, self.custody, soft, hard)
         finally:
             self._probe_slots.release()
 

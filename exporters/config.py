@@ -35,7 +35,8 @@ class CheckConfig(_Model):
 
     enabled: bool = True
     interval: Seconds = 60.0
-    timeout: float = Field(30.0, ge=2.0)  # a run needs a moment for cleanup and recording
+    # a run needs a moment for cleanup and recording; no run may outlive the sweep's age floor
+    timeout: float = Field(30.0, ge=2.0, le=3600.0)
     # keystone
     services: tuple[str, ...] = ("compute", "image", "network")
     token_warning: Seconds = 600.0
@@ -78,7 +79,8 @@ class ExporterFile(_Model):
     listen: tuple[str, ...] = ("127.0.0.1:9847",)
     sites_file: str
     vo: str | None = None
-    monitoring_host: str | None = None
+    monitoring_host: str | None = Field(None, min_length=1, max_length=255)
+    state_dir: str | None = None  # default: $FEDPROBE_STATE_DIR, /var/lib/fedprobe, XDG
     workers: Workers = Field(default_factory=Workers)
     history: int = Field(10, ge=1, le=1000)
     shutdown_grace: Seconds = 120.0

@@ -16,6 +16,7 @@ from probes.runner.registry import CHECKS, CheckRequest, vm_outcome
 if TYPE_CHECKING:
     from exporters.config import ExporterConfig, Job
     from probes.config.site import Site
+    from probes.runner.custody import Custody
     from probes.runner.outcome import CheckOutcome
     from probes.runner.result import LifecycleResult
 
@@ -24,7 +25,7 @@ log = logging.getLogger(__name__)
 deadlines = run_deadlines  # (soft, hard) of one run: the same split as ``fedprobe vm -t``
 
 
-def run_check(job: Job, config: ExporterConfig, host: str, soft: Deadline,
+def run_check(job: Job, config: ExporterConfig, custody: Custody, soft: Deadline,
               hard: Deadline) -> CheckRun:
     """Run it through the check registry, as its plugin would; whatever happens, a CheckRun."""
     from probes.config.sources import SiteError
@@ -36,7 +37,7 @@ def run_check(job: Job, config: ExporterConfig, host: str, soft: Deadline,
     try:
         site = config.site(job.site, need_image=spec.needs_image)
         driver = site.driver
-        outcome = spec.run(request(job, config, site, host, soft, hard))
+        outcome = spec.run(request(job, config, site, custody, soft, hard))
     except SiteError as exc:
         return _failed(job, driver, started, t0, "config", str(exc))
     except Exception as exc:  # a bug or a surprise: one UNKNOWN run, the exporter goes on
@@ -47,7 +48,7 @@ def run_check(job: Job, config: ExporterConfig, host: str, soft: Deadline,
     return check_run(outcome, site, job.check, started, duration)
 
 
-def request(job: Job, config: ExporterConfig, site: Site, host: str, soft: Deadline,
+def request(job: Job, config: ExporterConfig, site: Site, custody: Custody, soft: Deadline,
             hard: Deadline) -> CheckRequest:
     """The job's options as the check's request (seconds thresholds as Nagios ranges)."""
     o = job.options
@@ -57,7 +58,7 @@ def request(job: Job, config: ExporterConfig, site: Site, host: str, soft: Deadl
 
     credential = job.check in ("proxy", "token")
     return CheckRequest(
-        site, soft, hard, verbose=2 if job.check == "vm" else 1, host=host,
+        site, soft, hard, verbose=2 if job.check == "vm" else 1, custody=custody,
         warning=at_least(o.warning) if credential else None,
         critical=at_least(o.critical) if credential else None,
         services=o.services, token_warning=o.token_warning,

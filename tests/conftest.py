@@ -38,6 +38,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
+@pytest.fixture(autouse=True)
+def _state_dir(tmp_path_factory: pytest.TempPathFactory,
+               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test's runs keep their ledger in a directory of their own (processes they start
+    inherit it): no test sees another's ledger, nor this machine's."""
+    monkeypatch.setenv("FEDPROBE_STATE_DIR", str(tmp_path_factory.mktemp("state")))
+
+
 DEMO_USER = {"name": "demo", "domain": {"id": "default"}, "password": "sandbox-demo-pw"}
 DEMO_SCOPE = {"project": {"name": "demo", "domain": {"id": "default"}}}
 

@@ -121,6 +121,7 @@ class Faults:
     boot_error: str = ""
     create_error: str = ""              # create refused
     create_answer_lost: bool = False    # the server is made, the answer never arrives
+    appears_after: float = 0.0          # ... and shows in lists only this many seconds later
     console_forbidden: bool = False
     transient: dict[str, int] = field(default_factory=dict)  # call -> how many 503s first
     hang: set[str] = field(default_factory=set)              # calls that wait out the deadline
@@ -144,6 +145,7 @@ class FakeCloud:
         self.addresses = addresses
         self.metadata = metadata or {}
         self.calls: list[str] = []
+        self.guardians: list[Any] = []
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
 
@@ -185,7 +187,7 @@ class FakeDriver:
             self.deadline.sleep(faults.slow[what])
         if faults.transient.get(what, 0) > 0:
             faults.transient[what] -= 1
-            raise DriverError(f"{what}: HTTP 503: Service Unavailable")
+            raise DriverError(f"{what}: HTTP 503: Service Unavailable", transient=True)
         if self.deadline.expired():
             raise DeadlineExceeded(self.deadline.why())
 
@@ -205,7 +207,8 @@ class FakeDriver:
         with self.cloud._lock:
             self.cloud.servers[sid] = FakeServer(sid, spec, time.time())
         if faults.create_answer_lost:
-            raise DriverError("create: ReadTimeout (the answer was lost)")
+            raise DriverError("create: ReadTimeout (the answer was lost)", transient=True,
+                              maybe_done=True)
         return sid
 
     def status(self, server_id: str) -> ServerStatus:
@@ -253,9 +256,10 @@ class FakeDriver:
 
     def list_own(self, metadata: dict[str, str]) -> list[OwnServer]:
         self._call("list")
+        shows = time.time() - self.cloud.faults.appears_after
         return [OwnServer(s.id, s.spec.name, s.created, dict(s.spec.metadata))
                 for s in self.cloud.servers.values()
-                if s.state != ServerState.GONE
+                if s.state != ServerState.GONE and s.created <= shows
                 and all(s.spec.metadata.get(k) == v for k, v in metadata.items())]
 
 
@@ -266,3 +270,65 @@ def site(**overrides: Any) -> Site:
                                      "username": "u", "password": "pw", "project_name": "p"}}
     data.update(overrides)
     return Site.model_validate(data)
+
+
+class ThreadGuardian:
+    """The guardian's own code (probes.runner.guardian.watch and clean_up) in a thread, acting
+    on the fake cloud — what the guardian process does, minus the process. ``die()`` closes
+    the run's end of the pipe without "done", as a SIGKILL would."""
+
+    def __init__(self, cloud: FakeCloud, hello: dict[str, Any]) -> None:
+        import os
+
+        from probes.runner import guardian
+
+        read, write = os.pipe()
+        self._pipe: Any = os.fdopen(write, "w")
+        self.acted = threading.Event()
+        self.done = threading.Event()
+
+        def act(w: guardian.Watch, until: float) -> None:
+            guardian.clean_up(w, until, lambda s, d: FakeDriver(cloud, d))
+            self.acted.set()
+
+        def run() -> None:
+            with os.fdopen(read) as stream:
+                guardian.watch(stream, act)
+            self.done.set()
+
+        threading.Thread(target=run, daemon=True).start()
+        self.tell(hello=hello)
+
+    def tell(self, **msg: Any) -> None:
+        import json
+
+        if self._pipe is not None:
+            self._pipe.write(json.dumps(msg) + "\n")
+            self._pipe.flush()
+
+    def finish(self, lost: bool = False) -> None:
+        self.tell(**({"lost": True} if lost else {"done": True}))
+        self.die()
+
+    def die(self) -> None:
+        if self._pipe is not None:
+            self._pipe.close()
+            self._pipe = None
+
+
+def custody(cloud: FakeCloud, state_dir: Any, host: str = "probe-test.example.org",
+            machine: str = "0123456789abcdef", role: str = "plugin") -> Any:
+    """A runner's custody over the fake cloud: a real ledger in state_dir, thread guardians
+    (kept in cloud.guardians, newest last)."""
+    from pathlib import Path
+
+    from probes.runner import statedir
+    from probes.runner.custody import Custody
+    from probes.runner.identity import Identity
+
+    def spawn(hello: dict[str, Any], where: Path, lock_fd: int) -> ThreadGuardian:
+        g = ThreadGuardian(cloud, hello)
+        cloud.guardians.append(g)
+        return g
+
+    return Custody(Identity(host, machine, role), statedir.prepare(Path(state_dir)), spawn)

@@ -79,8 +79,9 @@ class _Lifecycle(nagiosplugin.Resource):  # type: ignore[misc]
                                        context="phase") for p in self.result.phases]
         metrics.append(nagiosplugin.Metric("total", round(self.result.total, 3), "s", min=0,
                                            context="total"))
-        metrics.append(nagiosplugin.Metric("leaked", 1 if self.result.leaked_server_id else 0,
+        metrics.append(nagiosplugin.Metric("leaked", 1 if self.result.maybe_leaked else 0,
                                            min=0, context="leak"))
+        metrics.append(nagiosplugin.Metric("run", 0, context="run"))
         return metrics
 
 
@@ -121,15 +122,35 @@ class _PhaseContext(nagiosplugin.ScalarContext):  # type: ignore[misc]
 class _LeakContext(nagiosplugin.Context):  # type: ignore[misc]
     def evaluate(self, metric: nagiosplugin.Metric,
                  resource: _Lifecycle) -> nagiosplugin.Result:
-        leaked = resource.result.leaked_server_id
-        if leaked:
-            return nagiosplugin.Result(Critical, f"VM {leaked} was NOT deleted: delete it "
+        r = resource.result
+        if r.leaked_server_id:
+            return nagiosplugin.Result(Critical, f"VM {r.leaked_server_id} was NOT deleted: "
+                                                 "the next run retries; if it stays, delete it "
                                                  "by hand", metric)
+        if r.uncertain:
+            return nagiosplugin.Result(Critical, r.uncertain, metric)
         return nagiosplugin.Result(Ok, "nothing left behind", metric)
 
     def performance(self, metric: nagiosplugin.Metric,
                     resource: _Lifecycle) -> nagiosplugin.Performance:
         return nagiosplugin.Performance("leaked", metric.value, "", None, None, 0)
+
+
+class _RunContext(nagiosplugin.Context):  # type: ignore[misc]
+    """An interrupted run proves nothing about the site, whatever its phases said."""
+
+    def evaluate(self, metric: nagiosplugin.Metric,
+                 resource: _Lifecycle) -> nagiosplugin.Result:
+        r = resource.result
+        if not r.interrupted:
+            return nagiosplugin.Result(Ok, "ran to its end", metric)
+        cut = any(p.outcome == Outcome.UNAVAILABLE or p.detail.startswith(
+            "not run: interrupted") for p in r.phases if p.name not in ("delete", "gone"))
+        return nagiosplugin.Result(Unknown, "stopped before every check ran" if cut else
+                                   "every check had run, but the run was stopped", metric)
+
+    def performance(self, metric: nagiosplugin.Metric, resource: _Lifecycle) -> None:
+        return None
 
 
 class _Summary(nagiosplugin.Summary):  # type: ignore[misc]
@@ -178,6 +199,6 @@ def render(result: LifecycleResult, site: Site, verbose: int, total_warn: str | 
     check = nagiosplugin.Check(
         _Lifecycle(result), _PhaseContext(site, phase_ranges),
         nagiosplugin.ScalarContext("total", total_warn, total_crit),
-        _LeakContext("leak"), _Summary(result, site))
+        _LeakContext("leak"), _RunContext("run"), _Summary(result, site))
     text, code = evaluate(check, NAME, long_output(result, verbose) if verbose else ())
     return cap(text), code

@@ -8,17 +8,17 @@ import argparse
 import json
 import logging
 import signal
-import socket
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from probes.checks.nagios import unknown_line
 from probes.cli.env import Environment, ExitStatus
-from probes.cli.plugin import add_nagios_options, add_plugin, nagios_ranges
+from probes.cli.plugin import UsageError, add_nagios_options, add_plugin, nagios_ranges
 from probes.cli.target import add_target_options, build_site, target_flags
 from probes.report.atomic import atomic_write
 from probes.runner.result import PHASES, PLUGIN_NAME
+from probes.runner.sweep import AGE_FLOOR, MAX_TIMEOUT
 
 if TYPE_CHECKING:
     pass
@@ -41,8 +41,14 @@ def register(sub: Any) -> None:
     v.add_argument("--port", type=int, help="TCP port for reachability (default 22)")
     v.add_argument("--port-metadata-key", help="server metadata key that holds the port")
     v.add_argument("--icmp", action="store_true", help="also ping each address")
-    v.add_argument("--monitoring-host", default=None, help="name tagged on probe VMs")
-    v.add_argument("--sweep-max-age", type=float)
+    v.add_argument("--monitoring-host", default=None,
+                   help="name tagged on probe VMs (default: this machine's FQDN)")
+    v.add_argument("--sweep-max-age", type=float,
+                   help=f"seconds after which this host's untracked probe VMs are swept "
+                        f"(at least {AGE_FLOOR:g}, the default)")
+    v.add_argument("--state-dir", type=Path, metavar="DIR",
+                   help="the ledger of this machine's runs (default: $FEDPROBE_STATE_DIR, "
+                        "/var/lib/fedprobe if writable, else $XDG_STATE_HOME/fedprobe)")
     pol = p.add_argument_group("site policy")
     for opt in ("ipv4", "ipv6", "context", "mjf", "hygiene"):
         pol.add_argument(f"--{opt}", choices=("required", "warning", "informational", "off"))
@@ -109,10 +115,17 @@ def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
     from probes import drivers
     from probes.config import sources
     from probes.deadline import run_deadlines
+    from probes.runner.custody import make as make_custody
+    from probes.runner.identity import StateDirError
     from probes.runner.lifecycle import LifecycleRunner
     from probes.runner.registry import vm_outcome
 
     nagios_ranges(PLUGIN_NAME, "vm", args.warning, args.critical)
+    if not 0 < args.timeout <= MAX_TIMEOUT:  # no run may outlive the sweep's age floor
+        raise UsageError(PLUGIN_NAME, "vm", f"-t {args.timeout:g}: must be more than 0 and at "
+                                            f"most {MAX_TIMEOUT:g} seconds")
+    if args.monitoring_host is not None and not 0 < len(args.monitoring_host) <= 255:
+        raise UsageError(PLUGIN_NAME, "vm", "--monitoring-host: must be 1 to 255 characters")
     deadline, hard = run_deadlines(args.timeout)
 
     def stop(signum: int, frame: object) -> None:
@@ -122,8 +135,8 @@ def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
         site = build_site(args, env.environ, _flags(args), need_image=True)
         warn_phase = _ranges(args.warn_phase, "--warn-phase")
         crit_phase = _ranges(args.crit_phase, "--crit-phase")
-        host = args.monitoring_host or socket.getfqdn()
-    except sources.SiteError as exc:
+        custody = make_custody("plugin", args.monitoring_host, args.state_dir, env.environ)
+    except (sources.SiteError, StateDirError) as exc:
         env.stdout.write(unknown_line(PLUGIN_NAME, str(exc)))
         return ExitStatus.UNKNOWN
     if args.verbose >= 3:
@@ -135,7 +148,7 @@ def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
     old = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
     started = time.time()
     try:
-        runner = LifecycleRunner(site, host, deadline, hard, drivers.create)
+        runner = LifecycleRunner(site, custody, deadline, hard, drivers.create)
         result = runner.run()
     except Exception as exc:  # the edge: one line, UNKNOWN (the runner already cleaned up)
         env.stdout.write(unknown_line(PLUGIN_NAME, f"internal error: {type(exc).__name__}: "

@@ -127,5 +127,6 @@ class Site(_Model):
     port: int = Field(22, ge=1, le=65535)
     port_metadata_key: str | None = None
     icmp: bool = False
-    sweep_max_age: float = Field(3600.0, gt=0)
+    # untracked leftovers of this host go after this; below the floor a live run could go
+    sweep_max_age: float = Field(3660.0, ge=3660.0)
     policy: Policy = Field(default_factory=Policy)

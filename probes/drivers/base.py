@@ -10,7 +10,16 @@ from probes.deadline import Deadline
 
 
 class DriverError(Exception):
-    """A cloud API call failed; the message is one line an operator can act on."""
+    """A cloud API call failed; the message is one line an operator can act on.
+    ``transient``: repeating the call may work (5xx, 429, a timeout, a dropped connection).
+    ``maybe_done``: the cloud may have carried it out although no answer said so (a timeout, a
+    dropped connection, a 500/502/504) — unlike a refusal (4xx) or a 503/429."""
+
+    def __init__(self, message: str, transient: bool = False,
+                 maybe_done: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
+        self.maybe_done = maybe_done
 
 
 class NotFound(DriverError):

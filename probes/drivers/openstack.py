@@ -11,7 +11,7 @@ from keystoneauth1 import adapter, session
 from keystoneauth1 import exceptions as ks_exc
 
 from probes.config.site import Site
-from probes.deadline import Deadline
+from probes.deadline import Deadline, DeadlineExceeded
 from probes.drivers.base import (
     Choice,
     Discovery,
@@ -29,6 +29,7 @@ COMPUTE_MICROVERSION = "2.37"
 CONSOLE_LINES = 1000
 REQUEST_TIMEOUT = 30.0
 NAME_PREFIX = "fedprobe-"
+MAX_PAGES = 100  # of a server list (100 000 servers at Nova's default max_limit)
 
 _STATES = {"BUILD": ServerState.BUILDING, "ACTIVE": ServerState.ACTIVE,
            "ERROR": ServerState.ERROR, "DELETED": ServerState.DELETING,
@@ -67,7 +68,10 @@ class OpenStackDriver:
     # -- plumbing --------------------------------------------------------------------------------
     def call(self, api: adapter.Adapter, method: str, path: str, *, ok: tuple[int, ...],
               what: str, **kw: Any) -> requests.Response:
-        """One request; the response when its status is in ``ok``, else a typed DriverError."""
+        """One request; the response when its status is in ``ok``, else a typed DriverError.
+        Nothing is sent once the deadline has passed or was cancelled (a signal)."""
+        if self.deadline.left() <= 0:
+            raise DeadlineExceeded(self.deadline.why())
         try:
             timeout = max(0.5, min(REQUEST_TIMEOUT, self.deadline.left()))
             resp = api.request(path, method, timeout=timeout, **kw)
@@ -75,7 +79,12 @@ class OpenStackDriver:
             raise DriverError(f"{what}: no {api.service_type} endpoint in the catalog"
                               + (f" for region {self.site.region}" if self.site.region else "")
                               ) from None
-        except (ks_exc.ClientException, requests.RequestException) as exc:
+        except ks_exc.SSLError as exc:  # a certificate problem does not pass by retrying
+            raise DriverError(f"{what}: {type(exc).__name__}: {exc}"[:300]) from None
+        except (ks_exc.ConnectionError, requests.RequestException) as exc:
+            raise DriverError(f"{what}: {type(exc).__name__}: {exc}"[:300],
+                              transient=True, maybe_done=True) from None
+        except ks_exc.ClientException as exc:
             raise DriverError(f"{what}: {type(exc).__name__}: {exc}"[:300]) from None
         if resp.status_code in ok:
             return resp
@@ -84,7 +93,9 @@ class OpenStackDriver:
             raise NotFound(message)
         if resp.status_code == 403:
             raise Forbidden(message)
-        raise DriverError(message)
+        code = resp.status_code
+        raise DriverError(message, transient=code >= 500 or code == 429,
+                          maybe_done=code in (500, 502, 504))
 
     # -- discovery -------------------------------------------------------------------------------
     def _image(self) -> tuple[Choice, dict[str, Any]]:
@@ -203,10 +214,22 @@ class OpenStackDriver:
             return
 
     def list_own(self, metadata: dict[str, str]) -> list[OwnServer]:
-        """Servers named like ours whose metadata has every given key/value."""
-        servers = self.call(self.compute, "GET", "/servers/detail", ok=(200,),
-                             what="server list",
-                             params={"name": f"^{NAME_PREFIX}"}).json().get("servers", [])
+        """Servers named like ours whose metadata has every given key/value: every page (Nova
+        caps a list at its max_limit, 1000 by default, and links the next page)."""
+        servers: list[dict[str, Any]] = []
+        params: dict[str, str] | None = {"name": f"^{NAME_PREFIX}"}
+        path = "/servers/detail"
+        for _ in range(MAX_PAGES):
+            doc = self.call(self.compute, "GET", path, ok=(200,), what="server list",
+                            params=params).json()
+            servers += doc.get("servers", [])
+            nxt = next((link.get("href") for link in doc.get("servers_links") or []
+                        if link.get("rel") == "next"), None)
+            if not nxt or not doc.get("servers"):
+                break
+            path, params = _relative(nxt, self.compute), None
+        else:
+            raise DriverError(f"server list: more than {MAX_PAGES} pages")
         own = []
         for s in servers:
             meta = dict(s.get("metadata") or {})
@@ -215,3 +238,14 @@ class OpenStackDriver:
                 own.append(OwnServer(s["id"], s["name"], created.timestamp(), meta))
         return own
 
+
+
+def _relative(href: str, api: adapter.Adapter) -> str:
+    """A next link as a path under the compute endpoint (links may name another host name for
+    the same endpoint behind a proxy; only path and query are followed)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(href)
+    base = urlsplit(api.get_endpoint() or "").path.rstrip("/")
+    path = parts.path[len(base):] if base and parts.path.startswith(base) else parts.path
+    return path + (f"?{parts.query}" if parts.query else "")

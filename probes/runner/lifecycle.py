@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import logging
+import os
 import secrets
 import time
 from collections.abc import Callable, Iterator
@@ -26,15 +27,24 @@ from probes.drivers.base import (
     ServerState,
 )
 from probes.guest.script import user_data
+from probes.runner import remove
+from probes.runner.custody import Custody, GuardianLike
 from probes.runner.guest import check_context, check_mjf
+from probes.runner.identity import StateDirError
+from probes.runner.ledger import CREATED, LEAKED, LOST, Entry, Ledger, RunLock, run_alive
 from probes.runner.reach import tcp
 from probes.runner.result import PHASES, LifecycleResult, Outcome, Phase
-from probes.runner.sweep import KEY_RUN, sweep, tags
+from probes.runner.sweep import AGE_FLOOR, KEY_RUN, sweep, tags
 
 log = logging.getLogger(__name__)
 
 DriverFactory = Callable[[Login, Site, Deadline], CloudDriver]
 Authenticate = Callable[[Site, float], Login]  # (site, timeout) -> a scoped session
+
+
+CLEANUP = ("delete", "gone")
+SWEEP_SHARE = 0.25   # of the run's phase time, at most, for the sweep (a hung list included)
+CREATE_NEEDS = 0.5   # of the run's phase time left, at least, to create a VM and watch it
 
 
 class _Stop(Exception):
@@ -56,14 +66,21 @@ class _Timer:
 class LifecycleRunner:
     """Runs one probe VM through its life against one site."""
 
-    def __init__(self, site: Site, host: str, deadline: Deadline, hard: Deadline,
+    def __init__(self, site: Site, custody: Custody, deadline: Deadline, hard: Deadline,
                  driver_factory: DriverFactory, *, authenticate: Authenticate = login) -> None:
         self.site = site
-        self.host = host
+        self.custody = custody
+        self.identity = custody.identity
         self.deadline = deadline  # the run's phases; cancelled by SIGTERM/SIGINT
         self.hard = hard          # the whole -t, for cleanup; never cancelled
+        self.budget = deadline.left()
         self.driver_factory = driver_factory
         self.authenticate = authenticate  # Keystone's login; a test's own in unit tests
+        self.ledger = Ledger(custody.state_dir, site.name)
+        self.guardian: GuardianLike | None = None
+        self.maybe_created = False  # the create failed in a way that may have made a server
+        self.uncertain: str | None = None  # what may be left, when nothing proves either way
+        self.present: int | None = None    # this host's leftovers seen at the site (sweep)
         self.run_id = secrets.token_hex(8)
         self.nonce = secrets.token_hex(16)
         self.phases: dict[str, Phase] = {}
@@ -77,22 +94,30 @@ class LifecycleRunner:
 
     @contextlib.contextmanager
     def _phase(self, name: str) -> Iterator[_Timer]:
+        if self.deadline.cancelled and name not in CLEANUP:
+            raise _Stop(name)  # after a signal only cleanup starts (the rest is SKIPPED)
         timer = _Timer(name, time.monotonic())
         try:
             yield timer
         except DeadlineExceeded as exc:
             # Interrupted by a signal: we do not know how the site is, only that we stopped.
             outcome = Outcome.UNAVAILABLE if self.deadline.cancelled else Outcome.FAILED
-            timer.done(outcome, f"{exc} after {time.monotonic() - timer.start:.1f}s")
+            last = (timer.data or {}).get("last_error")
+            timer.done(outcome, f"{exc} after {time.monotonic() - timer.start:.1f}s"
+                       + (f" (last error: {last})" if last else ""), **(timer.data or {}))
         except NotFound as exc:
             timer.done(Outcome.FAILED, str(exc), available=list(exc.available))
-        except (DriverError, AuthError) as exc:
+        except (DriverError, AuthError, StateDirError) as exc:
             timer.done(Outcome.FAILED, str(exc))
         except Exception as exc:  # a bug or an answer nobody foresaw: this phase failed
             log.exception("%s phase failed unexpectedly", name)
             timer.done(Outcome.FAILED, f"internal error: {type(exc).__name__}: "
                                        f"{str(exc)[:200]}", error=type(exc).__name__)
         finally:
+            if self.deadline.cancelled and name not in CLEANUP and \
+                    timer.outcome == Outcome.FAILED:  # what failed may be the interruption
+                timer.outcome = Outcome.UNAVAILABLE
+                timer.detail = f"interrupted by {self.deadline.why()}: {timer.detail}"
             self.phases[name] = Phase(name, timer.outcome, timer.detail,
                                       time.monotonic() - timer.start,
                                       MappingProxyType(timer.data or {}))
@@ -105,10 +130,15 @@ class LifecycleRunner:
     def run(self) -> LifecycleResult:
         """Run every phase; whatever happens, clean up; return the typed result."""
         start = time.monotonic()
+        lock: RunLock | None = None
         try:
-            self._main()
+            lock = RunLock(self.custody.state_dir, self.run_id)  # held while the run lives
+            self._main(lock)
         except _Stop:
             pass
+        except StateDirError as exc:
+            log.error("VM lifecycle not run: %s", exc)
+            self.phases["auth"] = Phase("auth", Outcome.FAILED, f"not run: {exc}", 0.0)
         except Exception:  # outside any phase (a bug): the phases record what ran
             log.exception("VM lifecycle stopped unexpectedly")
         finally:
@@ -117,10 +147,14 @@ class LifecycleRunner:
             except Exception:
                 log.exception("VM cleanup stopped unexpectedly")
                 self.leaked = self.server_id
+            self._settle()
+            if lock is not None:
+                lock.release()
         phases = tuple(self.phases.get(n) or self._skipped(n) for n in PHASES)
         return LifecycleResult(self.site.name, self.site.driver, self.run_id, phases,
                                time.monotonic() - start, self.server_id, self.leaked,
-                               self.deadline.reason if self.deadline.cancelled else None)
+                               self.deadline.reason if self.deadline.cancelled else None,
+                               self.uncertain, self._present())
 
     def _skipped(self, name: str) -> Phase:
         if self.deadline.cancelled:
@@ -131,7 +165,7 @@ class LifecycleRunner:
         why = f"not run: {failed} did not pass" if failed else "not run"
         return Phase(name, Outcome.SKIPPED, why)
 
-    def _main(self) -> None:
+    def _main(self, lock: RunLock) -> None:
         with self._phase("auth") as ph:
             self.login = self.authenticate(self.site, max(0.5, min(30.0, self.deadline.left())))
             self.driver = self.driver_factory(self.login, self.site, self.deadline)
@@ -143,13 +177,8 @@ class LifecycleRunner:
             ph.done(Outcome.PASSED, _describe(found), image=found.image.name,
                     flavor=found.flavor.name, network=found.network.name if found.network
                     else "auto", flavors_available=list(found.flavor.available))
-        with self._phase("sweep") as ph:
-            swept = sweep(driver, self.host, self.site.sweep_max_age, self.run_id)
-            outcome = Outcome.WARNED if swept.failed else Outcome.PASSED
-            ph.done(outcome, f"removed {len(swept.removed)} stale probe VM(s) of this host"
-                    + (f"; could not delete {', '.join(swept.failed)}" if swept.failed else ""),
-                    removed=list(swept.removed), failed=list(swept.failed))
-        self._create_and_boot(driver, found)
+        self._sweep(driver)
+        self._create_and_boot(driver, found, lock)
         self._reach(4)
         self._reach(6)
         with self._phase("context") as ph:
@@ -162,23 +191,82 @@ class LifecycleRunner:
         with self._phase("mjf") as ph:
             check_mjf(report, self.site, ph)
 
-    def _create_and_boot(self, driver: CloudDriver, found: Discovery) -> None:
+    def _cloud(self) -> str:
+        return f"{self.site.auth.auth_url}#{self.login.project_id if self.login else ''}"
+
+    def _sweep(self, driver: CloudDriver) -> None:
+        with self._phase("sweep") as ph:
+            entries = self.ledger.entries()
+            ended = [e for e in entries if e.cloud == self._cloud()
+                     and not run_alive(self.custody.state_dir, e.run)]
+            live = {e.run for e in entries if e not in ended}
+            budget = self.deadline.child(SWEEP_SHARE * self.budget)
+            driver.deadline = budget  # a hung list or delete costs the sweep, not the run
+            try:
+                swept = sweep(driver, self.identity, self.run_id, ended, live,
+                              max(AGE_FLOOR, self.site.sweep_max_age), budget)
+            finally:
+                driver.deadline = self.deadline
+            if swept.forgotten:
+                self.ledger.remove(*swept.forgotten)
+            self.present = swept.present
+            outcome = Outcome.WARNED if swept.failed else Outcome.PASSED
+            ph.done(outcome, f"removed {len(swept.removed)} stale probe VM(s) of this host"
+                    + (f"; {len(swept.failed)} still there: {'; '.join(swept.details)[:400]}"
+                       if swept.failed else ""),
+                    removed=list(swept.removed), failed=list(swept.failed),
+                    young=swept.kept_young, live=swept.kept_live)
+
+    def _create_and_boot(self, driver: CloudDriver, found: Discovery, lock: RunLock) -> None:
         with self._phase("create") as ph:
-            spec = ServerSpec(f"fedprobe-{self.host[:32]}-{self.run_id}", found.image.id,
-                              found.flavor.id, found.network.id if found.network else None,
+            left = self.deadline.left()
+            if left < CREATE_NEEDS * self.budget:
+                ph.done(Outcome.FAILED, f"not created: {left:.1f}s left of {self.budget:.1f}s, "
+                                        "too little to watch the VM and delete it")
+                return
+            spec = ServerSpec(f"fedprobe-{self.identity.host[:32]}-{self.run_id}",
+                              found.image.id, found.flavor.id,
+                              found.network.id if found.network else None,
                               base64.b64encode(user_data(self.nonce).encode()).decode(),
-                              tags(self.host, self.run_id))
+                              tags(self.identity, self.run_id))
+            until = time.time() + self.hard.left()
+            self.ledger.put(Entry(self.run_id, self.site.name, self._cloud(),
+                                  self.identity.role, os.getpid(), time.time(), until))
+            self.guardian = self.custody.spawn(
+                {"site": self.site.model_dump(mode="json"), "run": self.run_id,
+                 "state_dir": str(self.custody.state_dir), "until": until},
+                self.custody.state_dir, lock.fd)
             self.create_sent = True
-            self.server_id = driver.create(spec)
+            self.guardian.tell(creating=True)
+            try:
+                self.server_id = driver.create(spec)
+            except DriverError as exc:
+                self.maybe_created = exc.maybe_done  # a timeout, a 504: it may have been made
+                raise
+            except DeadlineExceeded:
+                self.maybe_created = True
+                raise
+            self.guardian.tell(server=self.server_id)
+            self.ledger.update(self.run_id, state=CREATED, server=self.server_id)
             ph.done(Outcome.PASSED, f"server {self.server_id} accepted", server=self.server_id)
         with self._phase("boot") as ph:
+            errors, last = 0, ""
             for _ in self.deadline.polls():
-                status = driver.status(self.server_id)
+                try:
+                    status = driver.status(self.server_id or "")
+                except DriverError as exc:  # a 503 or a timeout: polling is repeatable
+                    if not exc.transient:
+                        raise
+                    errors, last = errors + 1, str(exc)
+                    ph.data = {"poll_errors": errors, "last_error": last}
+                    continue
                 if status.state == ServerState.ACTIVE:
                     self._status_addresses = status.addresses
                     self._metadata = status.metadata
                     shown = ", ".join(a for _, a in status.addresses) or "no addresses"
-                    ph.done(Outcome.PASSED, f"ACTIVE; {shown}")
+                    ph.done(Outcome.PASSED, f"ACTIVE; {shown}"
+                            + (f" ({errors} status poll(s) failed and were repeated)"
+                               if errors else ""), poll_errors=errors)
                     break
                 if status.state in (ServerState.ERROR, ServerState.GONE,
                                     ServerState.DELETING):
@@ -222,27 +310,69 @@ class LifecycleRunner:
         driver.deadline = self.hard  # requests during cleanup are bounded by -t, not the run
         with contextlib.suppress(_Stop), self._phase("delete") as ph:
             if self.server_id is None:  # the create answer was lost: find it by its run id
-                found = [s.id for s in driver.list_own({KEY_RUN: self.run_id})]
-                self.server_id = found[0] if found else None
-            if self.server_id is None:
-                ph.done(Outcome.PASSED, "no server was created")
-                return
-            driver.delete(self.server_id)
-            ph.done(Outcome.PASSED, f"delete of {self.server_id} accepted")
-        if self.phases["delete"].outcome == Outcome.FAILED or self.server_id is None:
+                found, err = remove.find_run(driver, {KEY_RUN: self.run_id}, self.hard,
+                                             keep_looking=self.maybe_created)
+                self.server_id = found[0].id if found else None
+                if self.server_id is None:
+                    if self.maybe_created or err:
+                        self.uncertain = (f"create answer lost: a server may appear (run "
+                                          f"{self.run_id}; the next run removes it)")
+                        ph.done(Outcome.FAILED, self.uncertain + (f"; last list error: {err}"
+                                                                  if err else ""))
+                    else:
+                        ph.done(Outcome.PASSED, "no server was created")
+                    return
+                if self.guardian is not None:
+                    self.guardian.tell(server=self.server_id)
+                self.ledger.update(self.run_id, state=CREATED, server=self.server_id)
+            err = remove.delete(driver, self.server_id, self.hard)
+            if err:
+                ph.done(Outcome.FAILED, err)
+            else:
+                ph.done(Outcome.PASSED, f"delete of {self.server_id} accepted")
+        if self.server_id is None:
+            return
+        if self.phases["delete"].outcome == Outcome.FAILED:
             self.leaked = self.server_id
             return
         with contextlib.suppress(_Stop), self._phase("gone") as ph:
-            for _ in self.hard.polls(cap=2.0):
-                status = driver.status(self.server_id)
-                if status.state == ServerState.GONE:
-                    ph.done(Outcome.PASSED, "404 confirmed")
-                    break
-                if status.state == ServerState.ERROR:
-                    ph.done(Outcome.FAILED, f"status ERROR after delete: {status.fault}")
-                    break
-        if self.phases["gone"].outcome != Outcome.PASSED:
-            self.leaked = self.server_id
+            gone = remove.wait_gone(driver, self.server_id, self.hard)
+            data = {"polls": gone.polls, "poll_errors": gone.errors}
+            if gone.verdict == remove.GONE:
+                ph.done(Outcome.PASSED, gone.detail
+                        + (f" ({gone.errors} status poll(s) failed and were repeated)"
+                           if gone.errors else ""), **data)
+            elif gone.verdict == remove.UNSEEN:  # no evidence either way
+                self.uncertain = (f"VM {self.server_id} may be left: its deletion was "
+                                  f"accepted but {gone.detail}")
+                ph.done(Outcome.FAILED, gone.detail, **data)
+            else:
+                ph.done(Outcome.FAILED, gone.detail, **data)
+                self.leaked = self.server_id
+
+    def _settle(self) -> None:
+        """Write what is left to the ledger and tell the guardian it is over."""
+        if not self.create_sent:
+            return
+        lost = self.server_id is None and self.uncertain is not None
+        try:
+            if self.leaked or (self.uncertain and self.server_id):
+                self.ledger.update(self.run_id, state=LEAKED, server=self.server_id)
+            elif lost:
+                self.ledger.update(self.run_id, state=LOST)
+            else:
+                self.ledger.remove(self.run_id)
+        except StateDirError as exc:
+            log.error("could not record the run in the ledger: %s", exc)
+        if self.guardian is not None:
+            self.guardian.finish(lost=lost)
+
+    def _present(self) -> int | None:
+        """This host's probe VMs at the site after the run: the sweep's leftovers and this
+        run's own VM if it stays (None when the sweep did not look)."""
+        if self.present is None:
+            return None
+        return self.present + (1 if self.leaked or (self.uncertain and self.server_id) else 0)
 
 
 def _describe(found: Discovery) -> str:

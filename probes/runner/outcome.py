@@ -31,12 +31,14 @@ class CheckOutcome:
     state: State
     text: str                                        # the plugin's output, every line
     phases: tuple[PhaseState, ...] = ()
-    leaked: int = 0                                  # VMs this run could not delete
+    leaked: int = 0                                  # VMs this run left, or may have left
     reachable: tuple[tuple[str, bool], ...] = ()     # (ipv4|ipv6, answered)
     expiries: tuple[tuple[str, float], ...] = ()     # (proxy|voms_ac|token, Unix time)
     interrupted: bool = False                        # stopped by a signal or shutdown
     timed_out: bool = False                          # its deadline ran out
     config_error: bool = False                       # UNKNOWN: what configures it is wrong
+    present: int | None = None                       # vm: this host's probe VMs left at the
+                                                     # site (None: not looked)
 
     @property
     def status_line(self) -> str:

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from probes.checks.steps import Step
     from probes.config.site import Site
     from probes.deadline import Deadline
+    from probes.runner.custody import Custody
     from probes.runner.result import LifecycleResult
 
 Ranges = Mapping[str, tuple[str | None, str | None]]
@@ -34,7 +35,7 @@ class CheckRequest:
     verbose: int = 1               # -v: the long output under the status line
     warning: str | None = None     # -w: total seconds (vm, keystone, api), seconds left (others)
     critical: str | None = None
-    host: str = ""                 # vm: the monitoring host tagged on the probe VM
+    custody: Custody | None = None  # vm: identity, ledger and guardian of the probe VM
     phase_ranges: Ranges = field(default_factory=lambda: MappingProxyType({}))  # vm
     services: tuple[str, ...] = SERVICES   # keystone: the catalog must have these
     token_warning: float = 600.0           # keystone: warn below this token lifetime
@@ -61,7 +62,9 @@ def run_vm(req: CheckRequest) -> CheckOutcome:
     from probes import drivers
     from probes.runner.lifecycle import LifecycleRunner
 
-    result = LifecycleRunner(req.site, req.host, req.soft, req.hard, drivers.create).run()
+    if req.custody is None:
+        raise ValueError("a vm check needs the custody of its VMs (identity, state directory)")
+    result = LifecycleRunner(req.site, req.custody, req.soft, req.hard, drivers.create).run()
     return vm_outcome(result, req.site, req.soft, req.verbose, req.warning, req.critical,
                       req.phase_ranges)
 
@@ -85,8 +88,9 @@ def vm_outcome(result: LifecycleResult, site: Site, soft: Deadline | None = None
                  for name, family in (("reach_v4", "ipv4"), ("reach_v6", "ipv6"))
                  if result.phase(name).outcome in (Outcome.PASSED, Outcome.FAILED)]
     return CheckOutcome(State(state), text, tuple(phases),
-                        1 if result.leaked_server_id else 0,
+                        1 if result.maybe_leaked else 0,
                         tuple(reachable), interrupted=bool(result.interrupted),
+                        present=result.present,
                         timed_out=_timed_out(soft))
 
 

@@ -43,6 +43,14 @@ class LifecycleResult:
     server_id: str | None = None
     leaked_server_id: str | None = None
     interrupted: str | None = None
+    uncertain: str | None = None   # what may be left when nothing proves either way
+    present: int | None = None     # this host's probe VMs at the site after the run (None:
+                                   # not looked)
+
+    @property
+    def maybe_leaked(self) -> bool:
+        """Whether a VM is, or may be, left behind."""
+        return bool(self.leaked_server_id or self.uncertain)
 
     def phase(self, name: str) -> Phase:
         """The phase of that name (every phase is present, possibly SKIPPED)."""
@@ -56,6 +64,7 @@ class LifecycleResult:
         return {"site": self.site, "driver": self.driver, "run_id": self.run_id,
                 "total_seconds": round(self.total, 3), "server_id": self.server_id,
                 "leaked_server_id": self.leaked_server_id, "interrupted": self.interrupted,
+                "uncertain": self.uncertain, "present": self.present,
                 "phases": [{"name": p.name, "outcome": p.outcome.value, "detail": p.detail,
                             "seconds": None if p.duration is None else round(p.duration, 3),
                             "data": dict(p.data)} for p in self.phases]}

@@ -4,6 +4,13 @@ Faults come from the config file (`faults:`) and can be replaced at run time thr
 API. Operation names are the API operations of the request log (``auth``, ``create``, ``show``,
 ``list``, ``delete``, ``console``, ...) plus the lifecycle steps ``boot`` (BUILD -> ACTIVE) and
 ``gone`` (delete accepted -> 404).
+
+Where latency falls: for the state-changing operations ``create`` and ``delete`` it is slept
+AFTER the handler has committed the change — the server exists (or is being deleted) at once and
+only the answer is late, the lost answer of a client or load balancer that gave up waiting. For
+every other operation it is slept BEFORE the handler (the cloud is slow to act). Injected
+``errors`` are always decided before the handler: a 5xx means nothing was done (its answer is
+delayed by the operation's latency all the same).
 """
 
 from __future__ import annotations
@@ -20,6 +27,9 @@ OPERATIONS = frozenset({
     "flavors", "limits", "images", "networks", "subnets",
     "boot", "gone", "oidc",
 })
+
+# Operations whose latency comes after the handler (see the module docstring).
+LATE_ANSWER_OPERATIONS = frozenset({"create", "delete"})
 
 
 def _check_ops(value: dict[str, object]) -> dict[str, object]:
@@ -38,7 +48,12 @@ class ErrorFault(BaseModel):
 
 
 class Faults(BaseModel):
-    """Everything that can be made to go wrong. The defaults are a healthy cloud."""
+    """Everything that can be made to go wrong. The defaults are a healthy cloud.
+
+    ``latency`` delays an operation's answer: before the handler runs, except for ``create``
+    and ``delete`` (LATE_ANSWER_OPERATIONS), whose change is made at once and whose answer
+    comes late. ``errors`` are decided before the handler (nothing is done).
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

@@ -95,6 +95,7 @@ class Sandbox:
         self.control_token = secrets.token_urlsafe(24)
         self.tls_files: TlsFiles | None = None
         self.cloud: Cloud | None = None
+        self._app: SandboxApp | None = None
         self._servers: list[_Server] = []
         self._threads: list[threading.Thread] = []
         self.port = 0
@@ -105,7 +106,7 @@ class Sandbox:
         try:  # a failure anywhere (even building the cloud) removes what start() made
             self.cloud = Cloud(self.config, self.state_dir)
             ssl_ctx = self._ssl_context() if self.tls else None
-            app = SandboxApp(self.cloud, self.control_token)
+            app = self._app = SandboxApp(self.cloud, self.control_token)
             self._bind(app, ssl_ctx)
         except BaseException:
             self.stop()
@@ -125,6 +126,8 @@ class Sandbox:
 
     def stop(self) -> None:
         """Stop serving, kill every guest, remove what the sandbox made. Idempotent."""
+        if self._app is not None:
+            self._app.close()  # requests sleeping an injected latency answer now
         stoppers = [threading.Thread(target=srv.stop) for srv in self._servers]
         for thread in stoppers:
             thread.start()
@@ -260,6 +263,17 @@ class Sandbox:
         cloud = self._cloud()
         with cloud.servers.lock:
             return [server_summary(s) for s in cloud.servers.all()]
+
+    def backdate(self, server_id: str, seconds: float) -> None:
+        """Make a server look `seconds` older (tests of age-based cleanup)."""
+        cloud = self._cloud()
+        with cloud.servers.lock:
+            for s in cloud.servers.all():
+                if s.id == server_id:
+                    s.created -= seconds
+                    s.updated -= seconds
+                    return
+        raise KeyError(server_id)
 
     def set_faults(self, faults: Faults | None = None, **fields: Any) -> Faults:
         """Put faults in force: a Faults object, or its fields as keywords."""

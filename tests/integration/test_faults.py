@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import requests
 
 from probes.sandbox import Sandbox
 from tests.conftest import Api, make_config
@@ -71,6 +72,53 @@ def test_latency_on_create(api: Api) -> None:
     _, took = timed(lambda: api.server(sid))
     assert took < 0.3
     remove(api, sid)
+
+
+def test_create_latency_is_a_late_answer(api: Api) -> None:
+    """The create is done at once; only its answer waits the latency: a client that gives up
+    sooner has lost the answer, and the server is listed all the same."""
+    api.sb.set_faults(latency={"create": 3.0})
+    server = {"name": "lost-answer", "imageRef": api.image_id(), "flavorRef": "42",
+              "networks": [{"uuid": api.network_id()}], "metadata": {"fedprobe.run": "r1"}}
+    start = time.monotonic()
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        api.session.post(api.base + S, json={"server": server}, headers=api.headers(),
+                         timeout=(5, 0.5))
+    listed = api.get(S + "/detail", params={"name": "^lost-answer$"})
+    assert time.monotonic() - start < 2.0  # well before the answer would have come
+    assert listed.status_code == 200
+    [doc] = listed.json()["servers"]
+    assert doc["metadata"]["fedprobe.run"] == "r1"
+    assert doc["status"] in ("BUILD", "ACTIVE")
+    assert [s["id"] for s in api.sb.live_servers()] == [doc["id"]]
+    api.sb.set_faults()
+    remove(api, doc["id"])
+
+
+def test_delete_latency_is_a_late_answer(api: Api) -> None:
+    """The delete is accepted at once (task_state deleting, then 404 after the delete delay);
+    only its answer waits the latency."""
+    sid = boot(api, "lost-delete")
+    api.wait_status(sid, "ACTIVE")
+    api.sb.set_faults(latency={"delete": 3.0})
+    start = time.monotonic()
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        api.session.delete(f"{api.base}{S}/{sid}", headers=api.headers(), timeout=(5, 0.5))
+    first = api.get(f"{S}/{sid}")
+    assert first.status_code == 404 or \
+        first.json()["server"]["OS-EXT-STS:task_state"] == "deleting", first.text
+    api.wait_gone(sid, timeout=2.0)
+    assert time.monotonic() - start < 3.0  # gone before the late answer
+    assert api.sb.live_servers() == []
+
+
+def test_injected_error_on_create_is_decided_before_it(api: Api) -> None:
+    """With errors and latency on create, the 503 is late and no server was made."""
+    api.sb.set_faults(latency={"create": 0.3}, errors={"create": {"rate": 1.0, "status": 503}})
+    resp, took = timed(lambda: api.create_server("refused"))
+    assert resp.status_code == 503 and took >= 0.3
+    assert api.sb.live_servers() == []
+    assert api.get(S).json()["servers"] == []
 
 
 def test_latency_on_boot(api: Api) -> None:

@@ -4,10 +4,14 @@ pagination, metadata, tags, flavors and limits."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
-from tests.conftest import Api
+from probes.sandbox import Sandbox
+from probes.sandbox.config import SandboxConfig, SandboxConfigError, parse_config
+from tests.conftest import Api, make_config
 
 S = "/compute/v2.1/servers"
 
@@ -246,3 +250,48 @@ def test_next_link_keeps_the_filters(api: Api) -> None:
         assert "name=%5Ea" in links[0]["href"]
         resp = api.session.get(links[0]["href"], headers=api.headers(), timeout=10)
     assert names == ["a3", "a2", "a1"]
+
+
+def _pages(api: Api, path: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Every answer of a server list, following its next links."""
+    answers = [api.get(path, params=params).json()]
+    while answers[-1].get("servers_links"):
+        [link] = answers[-1]["servers_links"]
+        assert link["rel"] == "next" and "marker=" in link["href"]
+        resp = api.session.get(link["href"], headers=api.headers(), timeout=10)
+        assert resp.status_code == 200, resp.text
+        answers.append(resp.json())
+        assert len(answers) < 10, "next links do not end"
+    return answers
+
+
+def test_max_limit_caps_server_lists(sandbox_factory: Callable[..., Sandbox]) -> None:
+    api = Api(sandbox_factory(make_config(max_limit=2)))
+    ids = [api.create_server(name).json()["server"]["id"]
+           for name in ("x1", "x2", "y1", "x3", "x4")]
+    for path in (S, S + "/detail"):
+        # no limit: max_limit servers and a next link; following them gives each server once
+        answers = _pages(api, path)
+        assert [len(a["servers"]) for a in answers] == [2, 2, 1]
+        assert "servers_links" in answers[0] and "servers_links" not in answers[-1]
+        seen = [s["id"] for a in answers for s in a["servers"]]
+        assert sorted(seen) == sorted(ids) and len(seen) == len(set(seen))
+        # a limit above max_limit is capped (and kept in the next link)
+        answers = _pages(api, path, {"limit": 10})
+        assert [len(a["servers"]) for a in answers] == [2, 2, 1]
+        assert "limit=10" in answers[0]["servers_links"][0]["href"]
+        # a limit below max_limit still holds
+        assert [len(a["servers"]) for a in _pages(api, path, {"limit": 1})] == [1] * 5
+        # the next link keeps the filters
+        answers = _pages(api, path, {"name": "^x"})
+        assert all("name=%5Ex" in a["servers_links"][0]["href"] for a in answers[:-1])
+        assert [s["name"] for a in answers for s in a["servers"]] == ["x4", "x3", "x2", "x1"]
+        assert [len(a["servers"]) for a in answers] == [2, 2]
+
+
+def test_max_limit_setting() -> None:
+    assert SandboxConfig().max_limit == 1000
+    assert parse_config({"max_limit": 1}).max_limit == 1
+    for bad in (0, -5, "many"):
+        with pytest.raises(SandboxConfigError, match=r"key 'max_limit' value .*: Input should"):
+            parse_config({"max_limit": bad}, "sb.yaml")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from probes.sandbox.faults import FaultInjector, Faults
+from probes.sandbox.faults import LATE_ANSWER_OPERATIONS, OPERATIONS, FaultInjector, Faults
 
 
 def test_healthy_by_default() -> None:
@@ -43,3 +43,8 @@ def test_replace_takes_effect() -> None:
     inj = FaultInjector(Faults())
     inj.replace(Faults.model_validate({"latency": {"boot": 2.5}}))
     assert inj.latency("boot") == 2.5
+
+
+def test_late_answer_operations_are_the_state_changes() -> None:
+    assert LATE_ANSWER_OPERATIONS == {"create", "delete"}
+    assert LATE_ANSWER_OPERATIONS <= OPERATIONS

@@ -12,13 +12,14 @@ from typing import Any
 import pytest
 
 from probes.deadline import Deadline
-from probes.drivers.base import ServerState
 from probes.runner.lifecycle import LifecycleRunner
 from probes.runner.result import PHASES, LifecycleResult, Outcome
-from probes.runner.sweep import KEY_HOST, KEY_PROBE, KEY_RUN
-from tests.fakecloud import FakeCloud, fake_login, site, sshd_like
+from probes.runner.sweep import KEY_HOST, KEY_MACHINE, KEY_PROBE, KEY_ROLE, KEY_RUN
+from tests.fakecloud import FakeCloud, custody, fake_login, site, sshd_like
 
 HOST = "probe-test.example.org"
+MACHINE = "0123456789abcdef"  # tests.fakecloud.custody's
+MINE = {KEY_HOST: HOST, KEY_MACHINE: MACHINE, KEY_PROBE: "vm"}
 
 
 @pytest.fixture(scope="module")
@@ -33,9 +34,24 @@ def cloud() -> FakeCloud:
     return FakeCloud(addresses=((4, "127.0.0.1"), (6, "::1")))
 
 
+@pytest.fixture(autouse=True)
+def _state(tmp_path: Any) -> Iterator[None]:
+    global STATE
+    STATE = tmp_path / "state"
+    yield
+
+
+STATE: Any = None
+
+
+def keeper(cloud: FakeCloud, **kw: Any) -> Any:
+    """The custody of a run over the fake cloud, with this test's state directory."""
+    return custody(cloud, kw.pop("state", STATE), host=kw.pop("host", HOST), **kw)
+
+
 def run(cloud: FakeCloud, port: int, *, soft: float = 5.0, hard: float = 8.0,
         **site_overrides: Any) -> LifecycleResult:
-    runner = LifecycleRunner(site(port=port, **site_overrides), HOST, Deadline(soft),
+    runner = LifecycleRunner(site(port=port, **site_overrides), keeper(cloud), Deadline(soft),
                              Deadline(hard), cloud.driver, authenticate=fake_login)
     return runner.run()
 
@@ -64,7 +80,8 @@ def test_the_probe_vm_carries_this_host_and_run(cloud: FakeCloud, port: int) -> 
         next(iter(cloud.servers.values())).spec.metadata)
     seen: dict[str, str] = {}
     result = run(cloud, port)
-    assert seen == {KEY_HOST: HOST, KEY_PROBE: "vm", KEY_RUN: result.run_id}
+    assert seen == {KEY_HOST: HOST, KEY_MACHINE: MACHINE, KEY_PROBE: "vm", KEY_ROLE: "plugin",
+                    KEY_RUN: result.run_id}
 
 
 def test_auth_failure_runs_nothing_and_creates_nothing(cloud: FakeCloud, port: int) -> None:
@@ -73,7 +90,7 @@ def test_auth_failure_runs_nothing_and_creates_nothing(cloud: FakeCloud, port: i
     def refused(site: Any, timeout: float) -> Any:
         raise AuthError("password login at https://k.example/v3 failed: credentials refused")
 
-    runner = LifecycleRunner(site(port=port), HOST, Deadline(5), Deadline(8), cloud.driver,
+    runner = LifecycleRunner(site(port=port), keeper(cloud), Deadline(5), Deadline(8), cloud.driver,
                              authenticate=refused)
     result = runner.run()
     assert result.phase("auth").outcome == Outcome.FAILED
@@ -193,24 +210,42 @@ def test_mjf_outcomes(cloud: FakeCloud, port: int) -> None:
     assert result.phase("mjf").outcome == Outcome.SKIPPED
 
 
-def test_sweep_removes_only_this_hosts_old_probe_vms(cloud: FakeCloud, port: int) -> None:
-    mine_old = cloud.add_server({KEY_HOST: HOST, KEY_PROBE: "vm", KEY_RUN: "r0"}, age=7200)
-    mine_young = cloud.add_server({KEY_HOST: HOST, KEY_PROBE: "vm", KEY_RUN: "r1"}, age=10)
-    other_host = cloud.add_server({KEY_HOST: "other.example.org", KEY_PROBE: "vm"}, age=7200)
+def test_sweep_removes_only_this_machines_old_probe_vms(cloud: FakeCloud, port: int) -> None:
+    mine_old = cloud.add_server({**MINE, KEY_RUN: "r0"}, age=7200)
+    mine_young = cloud.add_server({**MINE, KEY_RUN: "r1"}, age=10)
+    other_host = cloud.add_server({**MINE, KEY_HOST: "other.example.org", KEY_RUN: "r2"},
+                                  age=7200)
+    # the other half of an HA pair: the same monitoring host, another machine
+    twin = cloud.add_server({**MINE, KEY_MACHINE: "fedcba9876543210", KEY_RUN: "r3"}, age=7200)
+    untagged = cloud.add_server({KEY_HOST: HOST, KEY_PROBE: "vm", KEY_RUN: "r4"}, age=7200)
     users = cloud.add_server({"owner": "alice"}, age=7200)
     result = run(cloud, port)
-    assert result.phase("sweep").data["removed"] == [mine_old]
-    asked = [s.id for s in cloud.servers.values() if s.state == ServerState.DELETING]
-    assert asked == [mine_old]  # the sweep does not wait for it; the others are untouched
-    assert sorted(cloud.live()) == sorted([mine_old, mine_young, other_host, users])
+    sweep = result.phase("sweep")
+    assert sweep.outcome == Outcome.PASSED and sweep.data["removed"] == [mine_old]
+    assert sweep.detail == "removed 1 stale probe VM(s) of this host"
+    assert sorted(cloud.live()) == sorted([mine_young, other_host, twin, untagged, users])
+    assert result.present == 1  # the young one: not proven dead, still there
 
 
-def test_a_failing_sweep_delete_only_warns(cloud: FakeCloud, port: int) -> None:
-    cloud.add_server({KEY_HOST: HOST, KEY_PROBE: "vm", KEY_RUN: "r0"}, age=7200)
-    cloud.faults.transient["delete"] = 1  # the sweep's delete fails, ours later works
-    result = run(cloud, port)
-    assert result.phase("sweep").outcome == Outcome.WARNED
-    assert result.phase("delete").outcome == Outcome.PASSED
+def test_a_failing_sweep_delete_only_warns_and_counts_what_stays(cloud: FakeCloud,
+                                                                 port: int) -> None:
+    old = cloud.add_server({**MINE, KEY_RUN: "r0"}, age=7200)
+    cloud.faults.delete_error = "HTTP 409: Cannot delete a locked server"
+    result = run(cloud, port, hard=6.0)
+    sweep = result.phase("sweep")
+    assert sweep.outcome == Outcome.WARNED and sweep.data["failed"] == [old]
+    assert "1 still there: delete: HTTP 409" in sweep.detail
+    assert result.present == 2  # the leftover, and this run's VM (its delete failed too)
+
+
+def test_a_delete_accepted_but_not_carried_out_is_not_counted_removed(cloud: FakeCloud,
+                                                                      port: int) -> None:
+    old = cloud.add_server({**MINE, KEY_RUN: "r0"}, age=7200)
+    cloud.faults.delete_never_completes = True
+    result = run(cloud, port, soft=4.0, hard=5.0)
+    sweep = result.phase("sweep")
+    assert sweep.outcome == Outcome.WARNED and sweep.data["removed"] == []
+    assert sweep.data["failed"] == [old] and "still DELETING" in sweep.detail
 
 
 def test_a_lost_create_answer_is_found_by_run_id_and_deleted(cloud: FakeCloud,
@@ -245,26 +280,64 @@ def test_a_slow_delete_is_waited_for_within_the_hard_deadline(cloud: FakeCloud,
     assert result.phase("gone").outcome == Outcome.PASSED and cloud.live() == []
 
 
-def test_a_hanging_list_bounds_the_sweep_and_the_run_goes_on(cloud: FakeCloud,
-                                                             port: int) -> None:
+def test_a_hanging_list_costs_the_sweep_its_share_and_the_run_goes_on(cloud: FakeCloud,
+                                                                      port: int) -> None:
     cloud.faults.hang.add("list")
-    start = time.monotonic()
-    result = run(cloud, port, soft=0.4, hard=1.0)
-    assert result.phase("sweep").outcome == Outcome.FAILED  # the deadline, not a hang
-    assert result.phase("create").outcome == Outcome.FAILED  # no time left to ask
-    assert result.phase("create").detail.startswith("deadline reached")
-    # The create was attempted, so cleanup looks for it by run id — the list hangs again,
-    # until the hard deadline: bounded, and nothing was made.
-    assert result.phase("delete").outcome == Outcome.FAILED
-    assert time.monotonic() - start < 2.0 and cloud.live() == []
+    result = run(cloud, port, soft=2.0, hard=4.0)
+    sweep = result.phase("sweep")
+    assert sweep.outcome == Outcome.FAILED and sweep.detail.startswith("deadline reached")
+    assert sweep.duration is not None and sweep.duration < 0.25 * 2.0 + 0.1
+    assert result.phase("create").outcome == Outcome.PASSED
+    assert result.phase("gone").outcome == Outcome.PASSED and cloud.live() == []
+    assert result.present is None  # the sweep could not look: no count
 
 
-def test_transient_errors_fail_the_phase_they_hit(cloud: FakeCloud, port: int) -> None:
-    cloud.faults.transient["status"] = 1
+def test_no_vm_is_created_without_the_time_to_watch_and_delete_it(cloud: FakeCloud,
+                                                                  port: int) -> None:
+    cloud.faults.slow["discover"] = 1.2  # of a 2 s run: less than half is left
+    result = run(cloud, port, soft=2.0, hard=4.0)
+    create = result.phase("create")
+    assert create.outcome == Outcome.FAILED and create.detail.startswith("not created: 0.")
+    assert "too little to watch the VM and delete it" in create.detail
+    assert "create" not in cloud.calls and cloud.live() == []
+    assert result.phase("delete").outcome == Outcome.SKIPPED
+
+
+def test_transient_poll_errors_are_repeated_within_the_deadline(cloud: FakeCloud,
+                                                                port: int) -> None:
+    cloud.faults.transient["status"] = 2
     result = run(cloud, port)
-    assert result.phase("boot").outcome == Outcome.FAILED
-    assert "HTTP 503" in result.phase("boot").detail
-    assert cloud.live() == []  # ... and the cleanup, once the 503 passed, deletes
+    boot = result.phase("boot")
+    assert boot.outcome == Outcome.PASSED and boot.data["poll_errors"] == 2
+    assert "2 status poll(s) failed and were repeated" in boot.detail
+    assert cloud.live() == []
+
+
+def test_a_503_on_a_gone_poll_does_not_make_a_leak(cloud: FakeCloud, port: int) -> None:
+    cloud.faults.gone_polls = 3
+    cloud.faults.on_call["delete"] = lambda: cloud.faults.transient.update(status=1)
+    result = run(cloud, port)
+    gone = result.phase("gone")
+    assert gone.outcome == Outcome.PASSED and gone.data["poll_errors"] == 1
+    assert not result.maybe_leaked and cloud.live() == []
+
+
+def test_a_transient_delete_failure_is_repeated(cloud: FakeCloud, port: int) -> None:
+    cloud.faults.on_call["console"] = lambda: cloud.faults.transient.update(delete=2)
+    result = run(cloud, port)
+    assert cloud.calls.count("delete") == 3
+    assert result.phase("gone").outcome == Outcome.PASSED and cloud.live() == []
+
+
+def test_polls_that_never_answer_after_a_delete_are_no_evidence_of_a_leak(
+        cloud: FakeCloud, port: int) -> None:
+    cloud.faults.on_call["delete"] = lambda: cloud.faults.transient.update(status=10 ** 6)
+    result = run(cloud, port, hard=6.0)
+    gone = result.phase("gone")
+    assert gone.outcome == Outcome.FAILED and gone.detail.startswith("could not confirm: ")
+    assert result.leaked_server_id is None  # nobody saw it stay ...
+    assert result.uncertain == (f"VM {result.server_id} may be left: its deletion was "
+                                f"accepted but {gone.detail}")  # ... nor go
 
 
 def test_a_signal_stops_the_phases_and_cleanup_still_deletes(cloud: FakeCloud,
@@ -272,7 +345,7 @@ def test_a_signal_stops_the_phases_and_cleanup_still_deletes(cloud: FakeCloud,
     soft = Deadline(5)
     cloud.faults.stuck_build = True
     cloud.faults.on_call["status"] = lambda: soft.cancel("SIGTERM")
-    runner = LifecycleRunner(site(port=port), HOST, soft, Deadline(8), cloud.driver,
+    runner = LifecycleRunner(site(port=port), keeper(cloud), soft, Deadline(8), cloud.driver,
                              authenticate=fake_login)
     result = runner.run()
     assert result.interrupted == "SIGTERM"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import threading
 import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -28,6 +29,7 @@ from probes.sandbox.api.http import Ctx, Reply, service_of
 from probes.sandbox.api.nova_render import negotiate, version_headers
 from probes.sandbox.api.routes import Route
 from probes.sandbox.catalog import auth_url
+from probes.sandbox.faults import LATE_ANSWER_OPERATIONS
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -71,6 +73,11 @@ class SandboxApp:
         self._control_token = control_token
         self._routes = {r.endpoint: r for r in ALL_ROUTES}
         self._map = _rules(ALL_ROUTES)
+        self._closing = threading.Event()  # ends injected latency at shutdown
+
+    def close(self) -> None:
+        """Cut short every injected latency still being slept (shutdown)."""
+        self._closing.set()
 
     def __call__(self, environ: WSGIEnvironment,
                  start_response: StartResponse) -> Iterable[bytes]:
@@ -111,12 +118,22 @@ class SandboxApp:
         return Reply(status, err.body, headers)
 
     def _dispatch(self, request: Request, route: Route, args: dict[str, Any]) -> Reply:
+        delay = self.cloud.faults.latency(route.operation)
+        if not delay:
+            return self._handle(request, route, args)
+        if route.operation not in LATE_ANSWER_OPERATIONS:
+            self._closing.wait(delay)  # the cloud is slow to act: nothing has happened yet
+            return self._handle(request, route, args)
+        # A state change is done at once and its answer is late, whatever the answer (the lost
+        # answer behind a load balancer's timeout). The sleep holds no lock.
+        try:
+            return self._handle(request, route, args)
+        finally:
+            self._closing.wait(delay)
+
+    def _handle(self, request: Request, route: Route, args: dict[str, Any]) -> Reply:
         ctx = Ctx(request, self.cloud)
-        faults = self.cloud.faults
-        delay = faults.latency(route.operation)
-        if delay:
-            time.sleep(delay)
-        failure = faults.error_status(route.operation)
+        failure = self.cloud.faults.error_status(route.operation)
         if failure is not None:
             raise service_error(route.service, failure, "Injected fault: the service is "
                                                         "temporarily unavailable.")

@@ -138,24 +138,28 @@ def _filtered(ctx: Ctx) -> list[Server]:
 
 
 def _page(ctx: Ctx, servers: list[Server], path: str) -> tuple[list[Server], list[dict[str, str]]]:
+    """The page after ``marker``: at most ``limit`` servers, never more than Nova's max_limit
+    (also without ``limit``), and a next link when more remain."""
     marker, limit_raw = ctx.query("marker"), ctx.query("limit")
     after = after_marker(servers, marker, lambda s: s.id)
     if after is None:
         raise nova_error(400, f"marker [{marker}] not found")
     servers = after
-    if limit_raw is None:
+    max_limit = ctx.cloud.config.max_limit
+    limit = max_limit
+    if limit_raw is not None:
+        try:
+            limit = int(limit_raw)
+            if limit < 0:
+                raise ValueError
+        except ValueError:
+            raise nova_error(400, f"Invalid input for query parameters limit. Value: "
+                                  f"{limit_raw}. must be a non-negative integer") from None
+        limit = min(limit, max_limit) if limit else max_limit  # 0: no limit asked for
+    if len(servers) <= limit:
         return servers, []
-    try:
-        limit = int(limit_raw)
-        if limit < 0:
-            raise ValueError
-    except ValueError:
-        raise nova_error(400, f"Invalid input for query parameters limit. Value: {limit_raw}. "
-                              "must be a non-negative integer") from None
-    if len(servers) <= limit or limit == 0:
-        return servers[:limit] if limit else servers, []
     page = servers[:limit]
-    # Nova keeps the request's filters in the next link and only moves the marker.
+    # Nova keeps the request's filters (and limit) in the next link and only moves the marker.
     params = [(k, v) for k, v in ctx.request.args.items(multi=True) if k != "marker"]
     nxt = f"{compute_url(ctx)}/{path}?" + urlencode([*params, ("marker", page[-1].id)])
     return page, [{"rel": "next", "href": nxt}]
