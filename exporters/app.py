@@ -34,6 +34,7 @@ from probes.deadline import Deadline
 from probes.runner.custody import Custody
 from probes.runner.custody import make as make_custody
 from probes.runner.identity import StateDirError, default_host
+from probes.runner.ledger import all_sites
 from probes.runner.registry import failure_reasons
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,8 @@ def _version() -> str:
 
 
 BUILD_VERSION = _version()
+LEAK_RETRY_AFTER = 60.0        # seconds after a run that left a VM, its VM is tried again
+LEDGER_CLEANUP_TIMEOUT = 120.0
 
 
 def _custody(config: cfg.ExporterConfig, path: Path) -> Custody:
@@ -76,6 +79,7 @@ class Exporter:
         self.reload_success_at = time.time()
         self.reload_error = ""
         self._reload_lock = threading.Lock()
+        self._cleaning: set[str] = set()
         self._render_interval = render_interval
         self._results = Rendered([], [], [])  # until the first render (start() does one)
         self._gz_text = self._gz_openmetrics = b""
@@ -99,6 +103,11 @@ class Exporter:
         self._render()
         threading.Thread(target=self._renderer, name="fedprobe-render", daemon=True).start()
         self.scheduler.start(self.config.jobs)
+        sites = sorted({j.site for j in self.config.jobs if j.check == "vm"}
+                       & set(all_sites(self.custody.state_dir)))
+        if sites:  # what runs of this machine left when they (or the exporter) were killed
+            threading.Thread(target=self._clean_ledgers, args=(sites,), daemon=True,
+                             name="fedprobe-ledger-cleanup").start()
         log.info("scheduling %d checks of %d sites (workers: vm %d, fast %d)",
                  len(self.config.jobs), len(self.config.sites), self.config.file.workers.vm,
                  self.config.file.workers.fast)
@@ -112,8 +121,9 @@ class Exporter:
         self._stop.set()
         self.store.changed.set()
         for job in left:
-            log.error("%s check of %s still running after %.0fs: it may leave a VM behind "
-                      "(the next run's sweep removes it)", job.check, job.site, grace)
+            log.error("%s check of %s still running after %.0fs: its guardian deletes its VM "
+                      "when the exporter exits (else the ledger has it for the next start)",
+                      job.check, job.site, grace)
         return not left
 
     def reload(self) -> bool:
@@ -172,6 +182,40 @@ class Exporter:
         before = self.store.latest(job.site, job.check)
         self.store.record(run, only_scheduled=True)
         log_state_change(before, run)
+        if job.check == "vm" and run.leaked:
+            self._clean_soon(job.site)
+
+    # -- what ended runs left ------------------------------------------------------------------
+    def _clean_soon(self, site: str) -> None:
+        """Retry a left VM a moment after its run ended (not an interval later)."""
+        with self._reload_lock:
+            if site in self._cleaning:
+                return
+            self._cleaning.add(site)
+        timer = threading.Timer(LEAK_RETRY_AFTER, self._clean_ledgers, args=([site],))
+        timer.daemon = True
+        timer.start()
+
+    def _clean_ledgers(self, sites: list[str]) -> None:
+        from probes import drivers
+        from probes.auth.keystone import login
+        from probes.config.sources import SiteError
+        from probes.runner.cleanup import clean_ledger
+
+        for name in sites:
+            with self._reload_lock:
+                self._cleaning.discard(name)
+            if self._stop.is_set():
+                return
+            try:
+                site = self.config.site(name, need_image=False)
+                clean_ledger(site, self.custody, Deadline(LEDGER_CLEANUP_TIMEOUT), login,
+                             drivers.create)
+            except (SiteError, StateDirError) as exc:
+                log.error("site %s: cannot clean up what ended runs left: %s", name, exc)
+            except Exception as exc:  # a cloud that fails: the next run's sweep tries again
+                log.warning("site %s: cleaning up what ended runs left failed: %s: %s", name,
+                            type(exc).__name__, str(exc)[:300])
 
     def probe(self, site: str, check: str, timeout: float) -> CheckRun | None:
         """A fast check run now, within `timeout` seconds (None: too many /probe at once)."""

@@ -72,6 +72,8 @@ def add_series(f: dict[str, Any], s: Series, oneshot: bool) -> None:
                                                             h.sum)
         if s.check == "vm":
             f["fedprobe_vm_leaks"].add_metric([s.site, s.driver], s.leaked_total)
+    if s.check == "vm" and s.present is not None:
+        f["fedprobe_vm_servers_present"].add_metric([s.site, s.driver], s.present)
     if s.last_success is not None:
         f["fedprobe_check_last_success_timestamp_seconds"].add_metric(labels, s.last_success)
     run = s.latest
@@ -128,7 +130,10 @@ _GAUGES = (
      "when it did not run.", PHASE),
     ("fedprobe_vm_reachable", "1 if the last run's VM answered over the family, else 0.",
      [*VM, "family"]),
-    ("fedprobe_vm_leaked", "VMs the last run could not delete.", VM),
+    ("fedprobe_vm_leaked", "VMs the last run left, or may have left (a lost create answer, a "
+     "deletion it could not confirm).", VM),
+    ("fedprobe_vm_servers_present", "This monitoring host's probe VMs (this machine's) still "
+     "at the site, as of the last run whose sweep could look; absent until one could.", VM),
     ("fedprobe_vm_boot_seconds", "BUILD to ACTIVE seconds of the last run.", VM),
     ("fedprobe_credential_expiry_timestamp_seconds", "Unix time the credential the check "
      "read expires.", [*CHECK, "kind"]),

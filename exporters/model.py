@@ -30,11 +30,13 @@ class CheckRun:
     duration: float                   # seconds
     phases: tuple[PhaseRun, ...] = ()
     reason: str = ""                  # why it failed ("" when it succeeded)
-    leaked: int = 0                   # VMs this run could not delete
+    leaked: int = 0                   # VMs this run left, or may have left
     reachable: tuple[tuple[str, bool], ...] = ()     # (ipv4|ipv6, answered)
     expiries: tuple[tuple[str, float], ...] = ()     # (proxy|voms_ac|token, Unix time)
     # the run's debug log (the plugin's whole output), one string: 1000 sites keep 10 runs each
     log: str = field(default="", compare=False)
+    present: int | None = None        # vm: this host's probe VMs left at the site (None: the
+                                      # run could not look)
 
     @property
     def success(self) -> bool:

@@ -84,7 +84,7 @@ def check_run(outcome: CheckOutcome, site: Site, check: str, started: float,
             reason = "delete"
     return CheckRun(site.name, site.driver, check, state, outcome.status_line, started,
                     duration, outcome.phases, reason, outcome.leaked, outcome.reachable,
-                    outcome.expiries, outcome.text.rstrip("\n"))
+                    outcome.expiries, outcome.text.rstrip("\n"), outcome.present)
 
 
 def vm_run(result: LifecycleResult, site: Site, started: float,

@@ -58,6 +58,7 @@ class Series:
     failures: Counter[str] = field(default_factory=Counter)
     consecutive_failures: int = 0
     leaked_total: int = 0
+    present: int | None = None             # vm: as of the last run that could look
     phase_hist: dict[str, Histogram] = field(default_factory=dict)
     history: deque[KeptRun] = field(default_factory=deque)  # the debug logs, compressed
     version: int = 0                       # the store's version when this series last changed
@@ -117,6 +118,8 @@ class Store:
                 s.failures[run.reason or "internal"] += 1
                 s.consecutive_failures += 1
             s.leaked_total += run.leaked
+            if run.present is not None:
+                s.present = run.present
             if run.check == "vm":
                 for p in run.phases:
                     if p.seconds is not None:

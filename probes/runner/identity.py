@@ -78,7 +78,7 @@ def _persisted(path: Path) -> str:
                             "new one (probe VMs tagged with the old one are then swept only "
                             "by age)")
     new = secrets.token_hex(8)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
     try:
         tmp.write_text(new + "\n", encoding="ascii")
         try:

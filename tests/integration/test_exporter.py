@@ -479,3 +479,62 @@ def test_pushgateway_results_reach_prometheus(tmp_path: Path, shared: Sandbox) -
     down = _vm_oneshot(shared, "--pushgateway", "http://127.0.0.1:1")
     assert down.returncode == 0
     assert "could not push to --pushgateway http://127.0.0.1:1" in down.stdout
+
+
+def test_a_sigkilled_exporter_leaves_no_vm_and_its_successor_cleans_its_ledger(
+        tmp_path: Path) -> None:
+    from probes.runner.identity import machine_id
+    from probes.runner.ledger import Entry, Ledger
+    from probes.runner.statedir import prepare
+
+    sb = Sandbox(make_config(faults={"latency": {"boot": 30}})).start()
+    state = prepare(tmp_path / "state")
+    exporter = None
+    try:
+        (tmp_path / "sites.yaml").write_text(sb.sites_yaml.read_text())
+        checks = {"vm": {"interval": 1, "timeout": 120}, "keystone": {"enabled": False},
+                  "api": {"enabled": False}}
+        config = _exporter_config(tmp_path / "exporter.yaml", "sites.yaml",
+                                  sites={"sandbox": None}, checks=checks,
+                                  state_dir=str(state))
+        exporter = ExporterProcess(config, tmp_path / "exporter.log")
+        api = Api(sb)
+        end = time.monotonic() + 30
+        while not sb.live_servers():
+            assert time.monotonic() < end, exporter.text()
+            time.sleep(0.1)
+        exporter.stop(signal.SIGKILL)  # no cleanup of its own: its run's guardian's job
+        end = time.monotonic() + 15
+        while sb.live_servers():
+            assert time.monotonic() < end, "the killed exporter's VM stayed"
+            time.sleep(0.1)
+        # A VM the ledger says an ended run left (its delete failed, say), and one of another
+        # machine's ledger: the next exporter removes the first at start-up, before any run
+        # (discovery fails in every run here: no run's sweep can be the one that removed it).
+        auth_url = yaml.safe_load(sb.sites_yaml.read_text())["sites"]["sandbox"]["auth"]["auth_url"]
+        tags = {"fedprobe.host": "exporter-test", "fedprobe.machine": machine_id(state),
+                "fedprobe.probe": "vm", "fedprobe.run": "dead-run"}
+        left = api.create_server("fedprobe-exporter-test-dead-run", metadata=tags)
+        sid = left.json()["server"]["id"]
+        project = api.server(sid)["tenant_id"]
+        Ledger(state, "sandbox").put(Entry("dead-run", "sandbox", f"{auth_url}#{project}",
+                                           "exporter", 1, time.time() - 60, time.time() - 30,
+                                           "leaked", sid))
+        other = api.create_server("fedprobe-exporter-test-other", metadata={
+            **tags, "fedprobe.machine": "0000000000000001", "fedprobe.run": "r"}).json()
+        sb.set_faults(errors={"images": {"status": 503}})
+        exporter = ExporterProcess(config, tmp_path / "exporter2.log")
+        end = time.monotonic() + 20
+        while sid in {s["id"] for s in sb.live_servers()}:
+            assert time.monotonic() < end, exporter.text()
+            time.sleep(0.1)
+        assert {s["id"] for s in sb.live_servers()} == {other["server"]["id"]}
+        end = time.monotonic() + 10
+        while "removed VM" not in exporter.text():
+            assert time.monotonic() < end, exporter.text()
+            time.sleep(0.1)
+        assert Ledger(state, "sandbox").entries() == []
+    finally:
+        if exporter is not None:
+            exporter.stop(signal.SIGKILL)
+        sb.stop()

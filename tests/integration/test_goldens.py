@@ -192,9 +192,9 @@ def test_exporter_exposition_golden() -> None:
     store.configure((s, c, DRIVER, 60.0, failure_reasons(c))
                     for s in ("A", "B") for c in ("vm", "keystone"))
     store.record(run("vm", site="A", phases=vm_phases(), reachable=(("ipv4", True),
-                                                                   ("ipv6", True))))
+                                                                   ("ipv6", True)), present=0))
     store.record(run("vm", CRITICAL, site="B", phases=vm_phases(boot=False), reason="boot",
-                     leaked=1))
+                     leaked=1, present=1))
     store.record(run("keystone", OK, site="A", expiries=(("token", 2e9),)))
     store.record(run("keystone", CRITICAL, site="B", reason="auth"))
     text = b"".join(Exposition(store).render().text()).decode()

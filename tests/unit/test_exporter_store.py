@@ -26,10 +26,10 @@ DRIVER = "openstack"
 def run(check: str = "vm", state: int = OK, *, site: str = "A", started: float = 1000.0,
         duration: float = 10.0, phases: tuple[PhaseRun, ...] = (), reason: str = "",
         leaked: int = 0, reachable: tuple[tuple[str, bool], ...] = (),
-        expiries: tuple[tuple[str, float], ...] = ()) -> CheckRun:
+        expiries: tuple[tuple[str, float], ...] = (), present: int | None = None) -> CheckRun:
     return CheckRun(site, DRIVER, check, state, f"{check} {state}", started, duration, phases,
                     reason or ("" if state in (OK, WARNING) else "auth"), leaked, reachable,
-                    expiries)
+                    expiries, present=present)
 
 
 def vm_phases(boot: bool = True, boot_seconds: float = 30.0) -> tuple[PhaseRun, ...]:
@@ -310,3 +310,14 @@ def test_the_exporters_own_series_are_documented(tmp_path: Path) -> None:
     served = {s.name for f in text_string_to_metric_families(text) for s in f.samples}
     assert {"fedprobe_exporter_workers", "fedprobe_exporter_sites"} <= served
     assert served - documented_series() == set()
+
+
+def test_present_vms_stay_known_when_a_run_cannot_look() -> None:
+    store = Store()
+    store.configure([("A", "vm", DRIVER, 60.0, ())])
+    store.record(run("vm", CRITICAL, leaked=1, present=1))
+    store.record(run("vm", CRITICAL, reason="auth"))  # auth failed: no sweep, no look
+    series = store._series[("A", "vm")]
+    assert series.present == 1 and series.latest is not None and series.latest.leaked == 0
+    store.record(run("vm", OK, present=0))
+    assert store._series[("A", "vm")].present == 0
