@@ -1,108 +1,69 @@
-"""The machine id, the state directory and the limits the no-leak design rests on."""
+"""Keystone decisions without HTTP: credentials, scoping, token validity and expiry."""
 
 from __future__ import annotations
 
-import io
-import os
-import threading
-from pathlib import Path
+import time
 
 import pytest
 
-from probes.cli.env import Environment
-from probes.cli.main import main
-from probes.runner import statedir
-from probes.runner.identity import StateDirError, machine_id
-
-ID = "3d1219c7c4c5404aaa1f6d2a48adfda4"
+from probes.sandbox.api.errors import ApiError
+from probes.sandbox.config import SandboxConfig
+from probes.sandbox.identity import IdentityStore
 
 
-def root(tmp_path: Path, machine: str | None, container: bool = False) -> Path:
-    r = tmp_path / "root"
-    (r / "etc").mkdir(parents=True)
-    if machine is not None:
-        (r / "etc" / "machine-id").write_text(machine + "\n")
-    if container:
-        (r / ".dockerenv").write_text("")
-    return r
+@pytest.fixture
+def ident() -> IdentityStore:
+    return IdentityStore(SandboxConfig().identity)
 
 
-def test_etc_machine_id_is_used_but_never_published(tmp_path: Path) -> None:
-    got = machine_id(tmp_path / "state", root(tmp_path, ID), environ={})
-    assert len(got) == 16 and got not in ID  # derived, not a piece of the confidential id
-    assert got == machine_id(tmp_path / "other", root(tmp_path / "x", ID), environ={})
-    assert not (tmp_path / "state" / "machine-id").exists()
+def test_password_by_name_and_id(ident: IdentityStore) -> None:
+    user = ident.password_user({"name": "demo", "domain": {"name": "Default"},
+                                "password": "sandbox-demo-pw"})
+    assert ident.password_user({"id": user.id, "password": "sandbox-demo-pw"}) == user
 
 
-@pytest.mark.parametrize("machine,container,environ", [
-    (ID, True, {}),                  # an image's id, shared by every container of it
-    (ID, False, {"container": "podman"}),
-    (None, False, {}), ("", False, {}), ("0" * 32, False, {}), ("not-an-id", False, {}),
+@pytest.mark.parametrize("ref", [
+    {"name": "demo", "domain": {"id": "default"}, "password": "wrong"},
+    {"name": "ghost", "domain": {"id": "default"}, "password": "sandbox-demo-pw"},
+    {"name": "demo", "domain": {"id": "other"}, "password": "sandbox-demo-pw"},
+    {"id": "nope", "password": "x"},
 ])
-def test_otherwise_a_random_id_is_kept_in_the_state_directory(
-        tmp_path: Path, machine: str | None, container: bool, environ: dict[str, str]) -> None:
-    state = statedir.prepare(tmp_path / "state")
-    r = root(tmp_path, machine, container)
-    first = machine_id(state, r, environ)
-    assert (state / "machine-id").read_text().strip() == first
-    assert machine_id(state, r, environ) == first
-    assert machine_id(statedir.prepare(tmp_path / "twin"), r, environ) != first
+def test_bad_credentials_are_401(ident: IdentityStore, ref: dict[str, object]) -> None:
+    with pytest.raises(ApiError) as info:
+        ident.password_user(ref)
+    assert info.value.status == 401
 
 
-def test_processes_starting_together_agree_on_the_id(tmp_path: Path) -> None:
-    state = statedir.prepare(tmp_path / "state")
-    r = root(tmp_path, None)
-    got: list[str] = []
-    threads = [threading.Thread(target=lambda: got.append(machine_id(state, r, {})))
-               for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert len(set(got)) == 1
+def test_scope_needs_a_role(ident: IdentityStore) -> None:
+    demo = ident.user_by_name("demo")
+    assert ident.resolve_project(demo, {"project": {"name": "demo",
+                                                    "domain": {"id": "default"}}})
+    with pytest.raises(ApiError) as info:
+        ident.resolve_project(demo, {"project": {"name": "ops.example.org",
+                                                 "domain": {"id": "default"}}})
+    assert info.value.status == 401
 
 
-def test_a_damaged_machine_id_file_names_itself(tmp_path: Path) -> None:
-    state = statedir.prepare(tmp_path / "state")
-    (state / "machine-id").write_text("garbage\n")
-    with pytest.raises(StateDirError, match=r"machine-id: not a machine id"):
-        machine_id(state, root(tmp_path, None), {})
+def test_tokens_expire_and_can_be_cut_short(ident: IdentityStore) -> None:
+    demo = ident.user_by_name("demo")
+    tok = ident.issue(demo, None, ("password",))
+    assert ident.validate(tok.id) == tok
+    assert ident.validate("unknown") is None
+    ident.token_valid_for = 0.05
+    short = ident.issue(demo, None, ("password",))
+    assert short.expires_at - short.issued_at == pytest.approx(3600, abs=1)
+    time.sleep(0.1)
+    assert ident.validate(short.id) is None
+    assert ident.revoke(tok.id) and ident.validate(tok.id) is None
 
 
-def test_state_directory_default_order(tmp_path: Path) -> None:
-    assert statedir.default({"FEDPROBE_STATE_DIR": "/x"}) == Path("/x")
-    home = {"HOME": str(tmp_path), "XDG_STATE_HOME": str(tmp_path / "xdg")}
-    if not (statedir.PACKAGED.is_dir() and os.access(statedir.PACKAGED, os.W_OK)):
-        assert statedir.default(home) == tmp_path / "xdg" / "fedprobe"
-        assert statedir.default({"HOME": str(tmp_path)}) == \
-            tmp_path / ".local" / "state" / "fedprobe"
-
-
-def plugin(*argv: str, environ: dict[str, str] | None = None) -> tuple[int, str]:
-    out = io.StringIO()
-    env = Environment(stdout=out, stderr=io.StringIO(),
-                      environ=environ if environ is not None else dict(os.environ))
-    return main(list(argv), env), out.getvalue()
-
-
-@pytest.mark.parametrize("argv,message", [
-    (["-t", "3601"], "-t 3601: must be more than 0 and at most 3600 seconds"),
-    (["-t", "0"], "-t 0: must be more than 0 and at most 3600 seconds"),
-    (["--monitoring-host", "h" * 256], "--monitoring-host: must be 1 to 255 characters"),
-])
-def test_vm_limits_are_usage_errors(argv: list[str], message: str) -> None:
-    code, out = plugin("vm", *argv)
-    assert code == 3 and out.startswith("FEDCLOUD_VM UNKNOWN - invalid arguments: ")
-    assert message in out and len(out.splitlines()) == 1
-
-
-def test_an_unwritable_state_directory_is_unknown_and_named(tmp_path: Path) -> None:
-    blocker = tmp_path / "file"
-    blocker.write_text("")
-    sites = tmp_path / "sites.yaml"
-    sites.write_text("sites:\n  s:\n    auth: {auth_url: 'https://k.example/v3', username: u,"
-                     " password: p, project_name: p}\n    image: {name: cirros}\n")
-    code, out = plugin("vm", "--sites", str(sites), "--site", "s", "--state-dir",
-                       str(blocker / "sub"))
-    assert code == 3, out
-    assert out == f"FEDCLOUD_VM UNKNOWN - state directory {blocker / 'sub'}: Not a directory\n"
+def test_oidc_token_maps_to_federated_user(ident: IdentityStore) -> None:
+    user = ident.federated_user("egi.eu", "openid", "sandbox-oidc-access-token")
+    assert user.federation and user.federation["protocol"] == {"id": "openid"}
+    assert ident.project_by_name("vo.example.org").id in user.project_ids
+    for idp, proto, bearer, status in [("egi.eu", "oidc", "sandbox-oidc-access-token", 404),
+                                       ("nope", "openid", "x", 404),
+                                       ("egi.eu", "openid", "wrong", 401)]:
+        with pytest.raises(ApiError) as info:
+            ident.federated_user(idp, proto, bearer)
+        assert info.value.status == status
