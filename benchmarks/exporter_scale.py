@@ -148,6 +148,9 @@ def write_configs(workdir: Path, sandbox_sites: Path, args: argparse.Namespace) 
 # -- baselines and the steady-state projection (in this process, before the load) -------------
 def check_costs(config: cfg.ExporterConfig, n: int) -> dict[str, tuple[float, float, CheckRun]]:
     """Per check kind: median wall and CPU (this process: the exporter's side) of one run."""
+    from probes.runner.custody import make
+
+    custody = make("exporter", "exporter-scale-baseline", None, os.environ)
     out = {}
     for check, times in (("keystone", n), ("api", n), ("vm", 3)):
         job = next((j for j in config.jobs if j.check == check), None)
@@ -156,7 +159,7 @@ def check_costs(config: cfg.ExporterConfig, n: int) -> dict[str, tuple[float, fl
         walls, cpus = [], []
         for _ in range(times):
             w0, c0 = time.perf_counter(), time.process_time()
-            run = run_check(job, config, "exporter-scale-baseline", *deadlines(60))
+            run = run_check(job, config, custody, *deadlines(60))
             walls.append(time.perf_counter() - w0)
             cpus.append(time.process_time() - c0)
             if not run.success:

@@ -68,8 +68,10 @@ def lifecycle(sb: Sandbox) -> LifecycleResult:
 
     site = build([("sites file", from_sites_file(sb.sites_yaml, "sandbox", None))],
                  need_image=True)
-    return LifecycleRunner(site, "bench.example.org", Deadline(110), Deadline(119),
-                           drivers.create).run()
+    from probes.runner.custody import make
+
+    custody = make("plugin", "bench.example.org", None, os.environ)
+    return LifecycleRunner(site, custody, Deadline(110), Deadline(119), drivers.create).run()
 
 
 def _stats(name: str, samples: list[float], base: float | None = None) -> None:

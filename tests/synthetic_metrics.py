@@ -110,6 +110,8 @@ def render(scrape: int, now: float) -> str:
                 [(lb | {"family": "ipv4"}, 1.0) for lb, s in vm]
                 + [(lb | {"family": "ipv6"}, float(s == "site-a")) for lb, s in vm])
     text.family("fedprobe_vm_leaked", "gauge", ((lb, float(s == "site-b")) for lb, s in vm))
+    text.family("fedprobe_vm_servers_present", "gauge",
+                ((lb, float(s == "site-b")) for lb, s in vm))
     text.family("fedprobe_vm_leaks_total", "counter",
                 ((lb, scrape if s == "site-b" else 0) for lb, s in vm))
     text.family("fedprobe_vm_boot_seconds", "gauge",

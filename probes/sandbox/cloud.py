@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from pathlib import Path
 
 from probes.sandbox.compute import ServerStore
@@ -82,6 +83,8 @@ class Cloud:
         self.identity.token_valid_for = config.faults.token_valid_for
         self.requests = RequestLog()
         self.banner = BannerService()
+        self.later: list[threading.Timer] = []  # work a fault put off (create_after_504)
+        self.closed = False
         try:
             self.backend = _backend(config, self.inventory, state_dir / "guests", self.banner)
         except BaseException:
@@ -102,6 +105,9 @@ class Cloud:
 
     def close(self) -> None:
         """Stop every guest and release the backend."""
+        self.closed = True
+        for timer in self.later:
+            timer.cancel()
         self.servers.close()
         self.backend.close()
         self.banner.close()

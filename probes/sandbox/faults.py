@@ -68,6 +68,9 @@ class Faults(BaseModel):
     token_valid_for: float | None = Field(None, gt=0)
     userdata_not_run: bool = False
     guest_never_boots: bool = False  # BUILD until guests.boot_timeout, then ERROR
+    # POST /servers is answered 504 at once while the server is made this many seconds later:
+    # a proxy that gave up while Nova went on (the server shows only after the client gave up)
+    create_after_504: float | None = Field(None, ge=0)
 
     @field_validator("latency")
     @classmethod

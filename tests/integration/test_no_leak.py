@@ -168,3 +168,18 @@ def test_twins_of_one_name_and_the_age_floor(sb: Sandbox, tmp_path: Path) -> Non
     a2 = vm(sb, "-v", env=env_a)
     assert "removed 1 stale" in a2.phase("sweep"), a2.out
     assert sorted(s["id"] for s in sb.live_servers()) == sorted([users, other])
+
+
+def test_a_server_that_shows_after_the_run_gave_up_is_removed_by_its_guardian(
+        sb: Sandbox) -> None:
+    sb.set_faults(create_after_504=9)  # after the run's hard deadline (-t 8)
+    run = vm(sb, "-v", timeout=8)
+    assert run.state == "CRITICAL" and "leaked=1" in run.perf
+    assert "create answer lost: a server may appear (run " in run.out
+    assert not sb.live_servers()  # nothing yet: the run could not have found it
+    [entry] = Ledger(state(), "sandbox").entries()
+    assert entry.state == "lost"
+    took = wait_for(sb.live_servers, 15, "the put-off create never happened")
+    took += wait_for(lambda: not sb.live_servers(), 30, "the late server stayed")
+    print(f"late server removed {took:.1f}s after the run ended")
+    wait_for(lambda: Ledger(state(), "sandbox").entries() == [], 5, "the ledger kept the run")

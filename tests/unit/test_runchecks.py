@@ -164,7 +164,12 @@ def configured(tmp_path: Path, check: str, options: dict[str, object],
 
 def run_now(config: ExporterConfig, job: Job) -> CheckRun:
     soft, hard = deadlines(job.options.timeout)
-    return run_check(job, config, "monitor.example.org", soft, hard)
+    import os
+
+    from probes.runner.custody import make
+
+    return run_check(job, config, make("exporter", "monitor.example.org", None, os.environ),
+                     soft, hard)
 
 
 @pytest.mark.parametrize("left,state,words", [  # what `fedprobe token` says: the same code

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import threading
 import time
 from typing import Any
 from urllib.parse import urlencode
@@ -73,6 +74,27 @@ def create(ctx: Ctx) -> Reply:
     cloud = ctx.cloud
     with cloud.servers.lock:
         _check_quota(ctx, req, project_id)
+    later = cloud.faults.faults.create_after_504
+    if later is not None:
+        timer = threading.Timer(later, _commit, args=(ctx, req, project_id))
+        timer.daemon = True
+        cloud.later.append(timer)
+        timer.start()
+        raise nova_error(504, "Gateway Timeout: the server did not answer in time")
+    server = _commit(ctx, req, project_id)
+    doc = {"id": server.id, "links": links(ctx, "servers", server.id),
+           "OS-DCF:diskConfig": "MANUAL", "security_groups": [{"name": "default"}],
+           "adminPass": secrets.token_urlsafe(9)}
+    return Reply(202, {"server": doc}, {"Location": f"{compute_url(ctx)}/servers/{server.id}"})
+
+
+def _commit(ctx: Ctx, req: CreateRequest, project_id: str) -> Server:
+    """Make the server and start its guest."""
+    assert ctx.token is not None
+    cloud = ctx.cloud
+    with cloud.servers.lock:
+        if cloud.closed:
+            raise RuntimeError("the sandbox stopped before a put-off create")
         now = time.time()
         server = Server(new_server_id(), req.name, project_id, ctx.token.user.id, req.image.id,
                         req.flavor.id, tuple(n.id for n in req.networks), dict(req.metadata),
@@ -85,10 +107,7 @@ def create(ctx: Ctx) -> Reply:
                          req.flavor.spec.ram, machine, job,
                          hang=server.faults.guest_never_boots)
         cloud.servers.create(server, spec)
-    doc = {"id": server.id, "links": links(ctx, "servers", server.id),
-           "OS-DCF:diskConfig": "MANUAL", "security_groups": [{"name": "default"}],
-           "adminPass": secrets.token_urlsafe(9)}
-    return Reply(202, {"server": doc}, {"Location": f"{compute_url(ctx)}/servers/{server.id}"})
+    return server
 
 
 def _metadata_filter(raw: str) -> dict[str, str]:
