@@ -92,7 +92,9 @@ class OwnServer:
 
 
 class CloudDriver(Protocol):
-    """What the runner needs from a cloud."""
+    """What the runner needs from a cloud. A call whose deadline has passed (or was cancelled
+    by a signal) raises DeadlineExceeded *without sending anything*; a request that was sent
+    and then timed out is a DriverError (``maybe_done``)."""
 
     name: str
     deadline: Deadline  # every request is bounded by what is left of it

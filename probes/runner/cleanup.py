@@ -22,17 +22,13 @@ def clean_ledger(site: Site, custody: Custody, deadline: Deadline,
                  ) -> SweepResult | None:
     """Remove the VMs of this site's ended ledger runs; None when there were none (no login)."""
     ledger = Ledger(custody.state_dir, site.name)
-    entries = ledger.entries()
-    ended = [e for e in entries if not run_alive(custody.state_dir, e.run)]
-    if not ended:
-        return None
+    if not any(not run_alive(custody.state_dir, e.run) for e in ledger.entries()):
+        return None  # nothing ended: no login
     session = authenticate(site, max(1.0, min(30.0, deadline.left())))
-    cloud = f"{site.auth.auth_url}#{session.project_id}"
-    ended = [e for e in ended if e.cloud == cloud]
+    ended, live = ledger.split(f"{site.auth.auth_url}#{session.project_id}")
     if not ended:
         return None
     driver = driver_factory(session, site, deadline)
-    live = {e.run for e in entries if e not in ended}
     result = sweep(driver, custody.identity, "", ended, live, math.inf, deadline)
     if result.forgotten:
         ledger.remove(*result.forgotten)

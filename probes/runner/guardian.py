@@ -176,6 +176,9 @@ class Guardian:
     def start(cls, hello: dict[str, Any], state_dir: Path, lock_fd: int) -> Guardian:
         """Start the guardian process (a failure is logged: the ledger still covers the run)."""
         env = {k: v for k, v in os.environ.items() if not k.startswith(_SECRET_ENV)}
+        # the guardian imports this very copy of fedprobe, installed or not
+        root = str(Path(__file__).resolve().parents[2])
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
         try:
             logpath = state_dir / LOG_FILE
             with contextlib.suppress(OSError):

@@ -174,10 +174,11 @@ class Ledger:
         for r in runs:
             forget_lock(self.state_dir, r)
 
-    def ended(self, cloud: str) -> list[Entry]:
-        """Entries of this cloud whose run is over (its lock is free)."""
-        return [e for e in self.entries()
-                if e.cloud == cloud and not run_alive(self.state_dir, e.run)]
+    def split(self, cloud: str) -> tuple[list[Entry], set[str]]:
+        """(this cloud's entries whose run is over — its lock is free —, every live run id)."""
+        entries = self.entries()
+        alive = {e.run for e in entries if run_alive(self.state_dir, e.run)}
+        return [e for e in entries if e.cloud == cloud and e.run not in alive], alive
 
 
 def all_sites(state_dir: Path) -> list[str]:

@@ -31,7 +31,7 @@ from probes.runner import remove
 from probes.runner.custody import Custody, GuardianLike
 from probes.runner.guest import check_context, check_mjf
 from probes.runner.identity import StateDirError
-from probes.runner.ledger import CREATED, LEAKED, LOST, Entry, Ledger, RunLock, run_alive
+from probes.runner.ledger import CREATED, LEAKED, LOST, Entry, Ledger, RunLock
 from probes.runner.reach import tcp
 from probes.runner.result import PHASES, LifecycleResult, Outcome, Phase
 from probes.runner.sweep import AGE_FLOOR, KEY_RUN, sweep, tags
@@ -196,10 +196,7 @@ class LifecycleRunner:
 
     def _sweep(self, driver: CloudDriver) -> None:
         with self._phase("sweep") as ph:
-            entries = self.ledger.entries()
-            ended = [e for e in entries if e.cloud == self._cloud()
-                     and not run_alive(self.custody.state_dir, e.run)]
-            live = {e.run for e in entries if e not in ended}
+            ended, live = self.ledger.split(self._cloud())
             budget = self.deadline.child(SWEEP_SHARE * self.budget)
             driver.deadline = budget  # a hung list or delete costs the sweep, not the run
             try:
@@ -242,9 +239,6 @@ class LifecycleRunner:
                 self.server_id = driver.create(spec)
             except DriverError as exc:
                 self.maybe_created = exc.maybe_done  # a timeout, a 504: it may have been made
-                raise
-            except DeadlineExceeded:
-                self.maybe_created = True
                 raise
             self.guardian.tell(server=self.server_id)
             self.ledger.update(self.run_id, state=CREATED, server=self.server_id)

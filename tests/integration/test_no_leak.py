@@ -90,7 +90,7 @@ def test_a_lost_create_answer_is_found_by_run_id_across_pages(
     api = Api(sb)
     theirs = [api.create_server(f"fedprobe-user-{i}").json()["server"]["id"] for i in range(5)]
     sb.set_faults(latency={"create": 30})  # the answer comes after the run gave up on it
-    run = vm(sb, "-v", timeout=12)
+    run = vm(sb, "-v", timeout=8)
     assert run.state == "CRITICAL" and run.phase("create").startswith("create    failed")
     assert re.search(r"^delete\s+passed .*delete of \S+ accepted", run.out, re.M), run.out
     assert re.search(r"^gone\s+passed", run.out, re.M), run.out
@@ -147,7 +147,7 @@ def test_twins_of_one_name_and_the_age_floor(sb: Sandbox, tmp_path: Path) -> Non
     env_a = {**os.environ, "FEDPROBE_STATE_DIR": str(tmp_path / "a")}
     env_b = {**os.environ, "FEDPROBE_STATE_DIR": str(tmp_path / "b")}
     sb.set_faults(errors={"delete": {"status": 503}})  # an outage of delete, not the server's
-    a = vm(sb, "-v", timeout=10, env=env_a)
+    a = vm(sb, "-v", timeout=6, env=env_a)
     assert a.state == "CRITICAL"
     [leaked] = [s["id"] for s in sb.live_servers()]
     sb.set_faults()

@@ -251,3 +251,38 @@ def test_a_signal_during_cleanup_still_says_the_run_was_interrupted(
     assert code == 3
     assert text.startswith("FEDCLOUD_VM UNKNOWN - interrupted by SIGTERM; every check had "
                            "run, but the run was stopped")
+
+
+def test_a_signal_just_before_the_create_sends_nothing_and_looks_once(
+        cloud: FakeCloud, port: int, tmp_path: Path) -> None:
+    r = runner(cloud, port, tmp_path, hard=20.0)
+    cloud.faults.on_call["create"] = lambda: r.deadline.cancel("SIGTERM")
+    t0 = time.monotonic()
+    result = r.run()
+    assert cloud.live() == [] and time.monotonic() - t0 < 2.0  # no search for a lost answer
+    assert result.phase("create").outcome == Outcome.UNAVAILABLE
+    assert result.phase("delete").detail == "no server was created"
+    assert not result.maybe_leaked and ledger(tmp_path).entries() == []
+
+
+def test_the_exporters_ledger_cleanup_touches_only_ended_ledger_runs(
+        cloud: FakeCloud, port: int, tmp_path: Path) -> None:
+    from probes.runner.cleanup import clean_ledger
+
+    keeper = custody(cloud, tmp_path)
+    logins: list[str] = []
+
+    def login(s: Any, t: float) -> Any:
+        logins.append(s.name)
+        return fake_login(s, t)
+
+    assert clean_ledger(site(), keeper, Deadline(5), login, cloud.driver) is None
+    assert logins == []  # an empty ledger costs no login
+    cloud.faults.delete_error = "HTTP 409: locked"
+    leaked = run(cloud, port, tmp_path, hard=6.0).leaked_server_id
+    cloud.faults.delete_error = ""
+    old_untracked = cloud.add_server({**MINE, KEY_RUN: "r-old"}, age=7200)
+    result = clean_ledger(site(), keeper, Deadline(5), login, cloud.driver)
+    assert result is not None and result.removed == (leaked,)
+    assert cloud.live() == [old_untracked]  # age-based sweeping is the runs' own business
+    assert ledger(tmp_path).entries() == []

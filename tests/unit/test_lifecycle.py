@@ -242,7 +242,7 @@ def test_a_delete_accepted_but_not_carried_out_is_not_counted_removed(cloud: Fak
                                                                       port: int) -> None:
     old = cloud.add_server({**MINE, KEY_RUN: "r0"}, age=7200)
     cloud.faults.delete_never_completes = True
-    result = run(cloud, port, soft=4.0, hard=5.0)
+    result = run(cloud, port, soft=2.0, hard=2.5)
     sweep = result.phase("sweep")
     assert sweep.outcome == Outcome.WARNED and sweep.data["removed"] == []
     assert sweep.data["failed"] == [old] and "still DELETING" in sweep.detail
@@ -332,7 +332,7 @@ def test_a_transient_delete_failure_is_repeated(cloud: FakeCloud, port: int) -> 
 def test_polls_that_never_answer_after_a_delete_are_no_evidence_of_a_leak(
         cloud: FakeCloud, port: int) -> None:
     cloud.faults.on_call["delete"] = lambda: cloud.faults.transient.update(status=10 ** 6)
-    result = run(cloud, port, hard=6.0)
+    result = run(cloud, port, soft=1.5, hard=2.5)
     gone = result.phase("gone")
     assert gone.outcome == Outcome.FAILED and gone.detail.startswith("could not confirm: ")
     assert result.leaked_server_id is None  # nobody saw it stay ...
