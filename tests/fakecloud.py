@@ -33,6 +33,8 @@ from probes.drivers.base import (
     ServerStatus,
 )
 
+HOST = "probe-test.example.org"   # the monitoring host of the runs below
+MACHINE = "0123456789abcdef"      # and their machine id (custody's default)
 NOW_MJF = {"total_cpu": "2", "hs06": "20.5", "jobslots": "1", "phys_cores": "2",
            "log_cores": "2"}
 JOB_MJF = {"allocated_cpu": "1", "job_id": "fake-1", "wall_limit_secs": "86400",
@@ -146,6 +148,7 @@ class FakeCloud:
         self.metadata = metadata or {}
         self.calls: list[str] = []
         self.guardians: list[Any] = []
+        self.state_dir: Any = None  # the runs' state directory (custody's default)
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
 
@@ -316,8 +319,8 @@ class ThreadGuardian:
             self._pipe = None
 
 
-def custody(cloud: FakeCloud, state_dir: Any, host: str = "probe-test.example.org",
-            machine: str = "0123456789abcdef", role: str = "plugin") -> Any:
+def custody(cloud: FakeCloud, state_dir: Any = None, host: str = HOST,
+            machine: str = MACHINE, role: str = "plugin") -> Any:
     """A runner's custody over the fake cloud: a real ledger in state_dir, thread guardians
     (kept in cloud.guardians, newest last)."""
     from pathlib import Path
@@ -331,4 +334,5 @@ def custody(cloud: FakeCloud, state_dir: Any, host: str = "probe-test.example.or
         cloud.guardians.append(g)
         return g
 
-    return Custody(Identity(host, machine, role), statedir.prepare(Path(state_dir)), spawn)
+    where = Path(state_dir if state_dir is not None else cloud.state_dir)
+    return Custody(Identity(host, machine, role), statedir.prepare(where), spawn)

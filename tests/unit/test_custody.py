@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,22 +17,9 @@ from probes.runner.ledger import LEAKED, LOST, Ledger, RunLock
 from probes.runner.lifecycle import LifecycleRunner
 from probes.runner.result import LifecycleResult, Outcome
 from probes.runner.sweep import KEY_HOST, KEY_MACHINE, KEY_PROBE, KEY_RUN
-from tests.fakecloud import FakeCloud, custody, fake_login, site, sshd_like
+from tests.fakecloud import HOST, MACHINE, FakeCloud, custody, fake_login, site
 
-HOST = "probe-test.example.org"
-MACHINE = "0123456789abcdef"
 MINE = {KEY_HOST: HOST, KEY_MACHINE: MACHINE, KEY_PROBE: "vm"}
-
-
-@pytest.fixture(scope="module")
-def port() -> Iterator[int]:
-    with sshd_like() as port:
-        yield port
-
-
-@pytest.fixture
-def cloud() -> FakeCloud:
-    return FakeCloud(addresses=((4, "127.0.0.1"), (6, "::1")))
 
 
 def runner(cloud: FakeCloud, port: int, state: Path, soft: float = 5.0, hard: float = 8.0,

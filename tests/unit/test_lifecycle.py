@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,38 +14,14 @@ from probes.deadline import Deadline
 from probes.runner.lifecycle import LifecycleRunner
 from probes.runner.result import PHASES, LifecycleResult, Outcome
 from probes.runner.sweep import KEY_HOST, KEY_MACHINE, KEY_PROBE, KEY_ROLE, KEY_RUN
-from tests.fakecloud import FakeCloud, custody, fake_login, site, sshd_like
+from tests.fakecloud import HOST, MACHINE, FakeCloud, custody, fake_login, site
 
-HOST = "probe-test.example.org"
-MACHINE = "0123456789abcdef"  # tests.fakecloud.custody's
 MINE = {KEY_HOST: HOST, KEY_MACHINE: MACHINE, KEY_PROBE: "vm"}
-
-
-@pytest.fixture(scope="module")
-def port() -> Iterator[int]:
-    """One port answering like sshd on 127.0.0.1 and ::1."""
-    with sshd_like() as port:
-        yield port
-
-
-@pytest.fixture
-def cloud() -> FakeCloud:
-    return FakeCloud(addresses=((4, "127.0.0.1"), (6, "::1")))
-
-
-@pytest.fixture(autouse=True)
-def _state(tmp_path: Any) -> Iterator[None]:
-    global STATE
-    STATE = tmp_path / "state"
-    yield
-
-
-STATE: Any = None
 
 
 def keeper(cloud: FakeCloud, **kw: Any) -> Any:
     """The custody of a run over the fake cloud, with this test's state directory."""
-    return custody(cloud, kw.pop("state", STATE), host=kw.pop("host", HOST), **kw)
+    return custody(cloud, **kw)
 
 
 def run(cloud: FakeCloud, port: int, *, soft: float = 5.0, hard: float = 8.0,
@@ -148,8 +123,8 @@ def test_unreachable_addresses_fail_reach_but_the_run_goes_on(cloud: FakeCloud) 
     assert cloud.live() == []
 
 
-def test_no_ipv6_address_is_a_finding_of_a_phase_that_ran(port: int) -> None:
-    cloud = FakeCloud(addresses=((4, "127.0.0.1"),))
+def test_no_ipv6_address_is_a_finding_of_a_phase_that_ran(cloud: FakeCloud, port: int) -> None:
+    cloud.addresses = ((4, "127.0.0.1"),)
     result = run(cloud, port)
     assert result.phase("reach_v6").outcome == Outcome.FAILED  # it looked and found none
     assert result.phase("reach_v6").detail == "no IPv6 address"
@@ -160,9 +135,9 @@ def test_no_ipv6_address_is_a_finding_of_a_phase_that_ran(port: int) -> None:
     ({"ipv4": "off", "ipv6": "off"}, ("reach_v4", "reach_v6")),
     ({"context": "off", "mjf": "off"}, ("context", "mjf")),
 ])
-def test_a_check_the_policy_turns_off_does_not_run(port: int, policy: dict[str, str],
+def test_a_check_the_policy_turns_off_does_not_run(cloud: FakeCloud, port: int,
+                                                    policy: dict[str, str],
                                                     phases: tuple[str, ...]) -> None:
-    cloud = FakeCloud(addresses=((4, "127.0.0.1"), (6, "::1")))
     result = run(cloud, port, policy=policy)
     for name in phases:
         assert result.phase(name).outcome == Outcome.SKIPPED
