@@ -1,5 +1,5 @@
 """Allow ``python -m probes``."""
 
-from probes.cli.main import console_main
+from probes.cli.early import console_main
 
 console_main()

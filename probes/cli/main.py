@@ -10,7 +10,7 @@ from typing import Any
 from exporters import cmd as exporter_cmd
 from probes import __version__
 from probes.checks.nagios import unknown_line
-from probes.cli import fast, proxy, token, vm
+from probes.cli import early, fast, proxy, token, vm
 from probes.cli.env import Command, CommandStatus, Environment, ExitStatus
 from probes.cli.plugin import CommandParser, UsageError
 from probes.sandbox import cmd as sandbox_cmd
@@ -39,8 +39,11 @@ def main(argv: Sequence[str] | None = None,
             sub.choices[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
     except UsageError as exc:
         print(exc.line(), file=env.stdout)
+        early.release()
         return ExitStatus.UNKNOWN
     command: Command = args.run
+    if not getattr(args, "takes_signals", False):
+        early.release()  # this command dies of SIGTERM as it always did
     try:
         return command(args, env)
     except UsageError as exc:  # bad input found while running (e.g. a -w that is no range)

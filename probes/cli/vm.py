@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from probes.checks.nagios import unknown_line
+from probes.cli import early
 from probes.cli.env import Environment, ExitStatus
 from probes.cli.plugin import UsageError, add_nagios_options, add_plugin, nagios_ranges
 from probes.cli.target import add_target_options, build_site, target_flags
@@ -21,7 +22,7 @@ from probes.runner.result import PHASES, PLUGIN_NAME
 from probes.runner.sweep import AGE_FLOOR, MAX_TIMEOUT
 
 if TYPE_CHECKING:
-    pass
+    from probes.deadline import Deadline
 
 
 def register(sub: Any) -> None:
@@ -65,7 +66,7 @@ def register(sub: Any) -> None:
                         "collector (atomically)")
     m.add_argument("--pushgateway", metavar="URL",
                    help="also push the result to this Pushgateway (job fedprobe_vm, site)")
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, takes_signals=True)
 
 
 def _flags(args: argparse.Namespace) -> dict[str, Any]:
@@ -112,13 +113,7 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
 
 def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
     """Run the plugin; every failure path ends in a Nagios state and one clear line."""
-    from probes import drivers
-    from probes.config import sources
     from probes.deadline import run_deadlines
-    from probes.runner.custody import make as make_custody
-    from probes.runner.identity import StateDirError
-    from probes.runner.lifecycle import LifecycleRunner
-    from probes.runner.registry import vm_outcome
 
     nagios_ranges(PLUGIN_NAME, "vm", args.warning, args.critical)
     if not 0 < args.timeout <= MAX_TIMEOUT:  # no run may outlive the sweep's age floor
@@ -126,10 +121,30 @@ def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
                                             f"most {MAX_TIMEOUT:g} seconds")
     if args.monitoring_host is not None and not 0 < len(args.monitoring_host) <= 255:
         raise UsageError(PLUGIN_NAME, "vm", "--monitoring-host: must be 1 to 255 characters")
-    deadline, hard = run_deadlines(args.timeout)
+    deadline, hard = run_deadlines(args.timeout - early.started_ago())  # -t from exec
 
     def stop(signum: int, frame: object) -> None:
         deadline.cancel(signal.Signals(signum).name)
+
+    old = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    came = early.take()  # a signal during start-up: stop at once (nothing was sent yet)
+    if came:
+        deadline.cancel(came)
+    try:
+        return _run(args, env, deadline, hard)
+    finally:  # only now: a signal while the result is printed must not kill the plugin
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+
+def _run(args: argparse.Namespace, env: Environment, deadline: Deadline,
+         hard: Deadline) -> ExitStatus:
+    from probes import drivers
+    from probes.config import sources
+    from probes.runner.custody import make as make_custody
+    from probes.runner.identity import StateDirError
+    from probes.runner.lifecycle import LifecycleRunner
+    from probes.runner.registry import vm_outcome
 
     try:
         site = build_site(args, env.environ, _flags(args), need_image=True)
@@ -145,7 +160,6 @@ def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
         env.stdout.write(unknown_line(PLUGIN_NAME, f"--textfile {args.textfile}: not a "
                                                    "directory"))
         return ExitStatus.UNKNOWN
-    old = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
     started = time.time()
     try:
         runner = LifecycleRunner(site, custody, deadline, hard, drivers.create)
@@ -154,9 +168,6 @@ def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
         env.stdout.write(unknown_line(PLUGIN_NAME, f"internal error: {type(exc).__name__}: "
                                                    f"{str(exc)[:200]}"))
         return ExitStatus.UNKNOWN
-    finally:
-        for sig, handler in old.items():
-            signal.signal(sig, handler)
     phase_ranges = {p: (warn_phase.get(p), crit_phase.get(p)) for p in PHASES}
     outcome = vm_outcome(result, site, deadline, args.verbose, args.warning, args.critical,
                          phase_ranges)

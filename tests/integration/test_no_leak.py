@@ -183,3 +183,23 @@ def test_a_server_that_shows_after_the_run_gave_up_is_removed_by_its_guardian(
     took += wait_for(lambda: not sb.live_servers(), 30, "the late server stayed")
     print(f"late server removed {took:.1f}s after the run ended")
     wait_for(lambda: Ledger(state(), "sandbox").entries() == [], 5, "the ledger kept the run")
+
+
+def test_a_sigterm_during_start_up_is_an_interrupted_run_not_a_death(sb: Sandbox) -> None:
+    proc = start(sb)
+    time.sleep(0.2)  # importing (about 0.5 s): before any handler of the vm command exists
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 3, (proc.returncode, out)
+    assert out.startswith("FEDCLOUD_VM UNKNOWN - interrupted by SIGTERM"), out
+    assert sb.request_log() == []  # nothing was sent to the cloud
+
+
+def test_minus_t_counts_from_the_start_of_the_process(sb: Sandbox) -> None:
+    sb.set_faults(latency={"show": 20})  # every status poll hangs: the run uses all of -t
+    t0 = time.monotonic()
+    proc = start(sb, timeout=6)
+    out, _ = proc.communicate(timeout=60)
+    took = time.monotonic() - t0
+    assert proc.returncode == 2 and "leaked=1" in out, out
+    assert took < 6.0 + 0.1, took  # start-up included: a scheduler's timeout of -t is met
