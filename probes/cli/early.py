@@ -74,4 +74,11 @@ def console_main() -> None:
     hold()
     from probes.cli.main import console_main as run
 
-    run()
+    try:
+        run()
+    finally:
+        # Done: the output is written. Python's finalization would put the default handlers
+        # back (a SIGTERM then kills the process and its exit status is lost); ignored
+        # signals stay ignored.
+        for sig in HELD:
+            signal.signal(sig, signal.SIG_IGN)
