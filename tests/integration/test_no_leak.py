@@ -203,3 +203,36 @@ def test_minus_t_counts_from_the_start_of_the_process(sb: Sandbox) -> None:
     took = time.monotonic() - t0
     assert proc.returncode == 2 and "leaked=1" in out, out
     assert took < 6.0 + 0.1, took  # start-up included: a scheduler's timeout of -t is met
+
+
+def test_a_live_run_of_this_machine_is_never_swept(sb: Sandbox) -> None:
+    sb.set_faults(latency={"boot": 60})
+    first = start(sb, timeout=60)  # alive, in boot, holding its run lock
+    wait_for(sb.live_servers, 30, "the first run never created its VM")
+    [theirs] = [s["id"] for s in sb.live_servers()]
+    sb.backdate(theirs, 4000)  # even past the age floor: a live run's VM stays
+    sb.set_faults()
+    second = vm(sb, "-v", timeout=20)
+    assert second.state == "OK", second.out
+    assert "removed 0 stale" in second.phase("sweep")
+    assert [s["id"] for s in sb.live_servers()] == [theirs]
+    first.send_signal(signal.SIGTERM)
+    out, _ = first.communicate(timeout=30)
+    assert first.returncode == 3 and "interrupted by SIGTERM" in out
+    no_vm_left(sb)
+
+
+def test_a_hung_list_costs_the_sweep_only_and_no_vm_is_made_without_time(sb: Sandbox) -> None:
+    sb.set_faults(latency={"list": 30})
+    run = vm(sb, "-v", timeout=12)  # phases 9.1 s: the sweep may take a quarter of them
+    assert run.state == "WARNING", run.out
+    assert "timed out" in run.phase("sweep")
+    assert re.search(r"^gone\s+passed", run.out, re.M), run.out
+    sb.set_faults(latency={"images": 5})  # discovery eats more than half of the run's time
+    creates = sum(r.operation == "create" for r in sb.request_log())
+    late = vm(sb, "-v", timeout=12)
+    assert late.state == "CRITICAL"
+    assert "not created: " in late.phase("create") and "too little to watch the VM" in \
+        late.phase("create")
+    assert sum(r.operation == "create" for r in sb.request_log()) == creates
+    no_vm_left(sb)
