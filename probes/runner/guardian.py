@@ -130,7 +130,7 @@ def clean_up(w: Watch, until: float, connect: Connect = connect) -> None:
     from probes.config.site import Site
     from probes.deadline import Deadline
     from probes.runner import remove
-    from probes.runner.ledger import LEAKED, Ledger
+    from probes.runner.ledger import LEAKED, Ledger, forget_lock
     from probes.runner.sweep import KEY_RUN
 
     h = w.hello
@@ -162,6 +162,7 @@ def clean_up(w: Watch, until: float, connect: Connect = connect) -> None:
             ledger.update(run, state=LEAKED, server=left[0])
         else:
             ledger.remove(run)
+            forget_lock(Path(h["state_dir"]), run, held=True)  # it holds it: nobody else
     except Exception as exc:
         log.error("run %s: cleanup failed: %s: %s", run, type(exc).__name__, str(exc)[:300])
 

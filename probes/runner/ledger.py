@@ -86,8 +86,12 @@ def run_alive(state_dir: Path, run: str) -> bool:
     return False
 
 
-def forget_lock(state_dir: Path, run: str) -> None:
-    """Remove an ended run's lock file (only when nobody holds it)."""
+def forget_lock(state_dir: Path, run: str, held: bool = False) -> None:
+    """Remove an ended run's lock file: only when nobody holds it, or (``held``) by its
+    holder, which is about to let go."""
+    if held:
+        (state_dir / "runs" / f"{_safe(run)}.lock").unlink(missing_ok=True)
+        return
     path = state_dir / "runs" / f"{_safe(run)}.lock"
     with contextlib.suppress(OSError):
         fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
@@ -164,7 +168,8 @@ class Ledger:
                 self._write(entries)
 
     def remove(self, *runs: str) -> None:
-        """Forget these runs (their VMs are confirmed gone, or never were)."""
+        """Forget these runs (their VMs are confirmed gone, or never were), and the lock files
+        of those that are over (a live run's goes when it ends)."""
         with self._locked():
             entries = self._read()
             if any(r in entries for r in runs):

@@ -31,7 +31,7 @@ from probes.runner import remove
 from probes.runner.custody import Custody, GuardianLike
 from probes.runner.guest import check_context, check_mjf
 from probes.runner.identity import StateDirError
-from probes.runner.ledger import CREATED, LEAKED, LOST, Entry, Ledger, RunLock
+from probes.runner.ledger import CREATED, LEAKED, LOST, Entry, Ledger, RunLock, forget_lock
 from probes.runner.reach import tcp
 from probes.runner.result import PHASES, LifecycleResult, Outcome, Phase
 from probes.runner.sweep import AGE_FLOOR, KEY_RUN, sweep, tags
@@ -147,9 +147,11 @@ class LifecycleRunner:
             except Exception:
                 log.exception("VM cleanup stopped unexpectedly")
                 self.leaked = self.server_id
-            self._settle()
+            settled = self._settle()
             if lock is not None:
                 lock.release()
+                if settled:  # nothing of this run is left to anyone: its lock file goes
+                    forget_lock(self.custody.state_dir, self.run_id)
         phases = tuple(self.phases.get(n) or self._skipped(n) for n in PHASES)
         return LifecycleResult(self.site.name, self.site.driver, self.run_id, phases,
                                time.monotonic() - start, self.server_id, self.leaked,
@@ -344,11 +346,13 @@ class LifecycleRunner:
                 ph.done(Outcome.FAILED, gone.detail, **data)
                 self.leaked = self.server_id
 
-    def _settle(self) -> None:
-        """Write what is left to the ledger and tell the guardian it is over."""
+    def _settle(self) -> bool:
+        """Write what is left to the ledger and tell the guardian it is over; True when
+        nothing is left (no ledger entry, no guardian at work)."""
         if not self.create_sent:
-            return
+            return True
         lost = self.server_id is None and self.uncertain is not None
+        settled = False
         try:
             if self.leaked or (self.uncertain and self.server_id):
                 self.ledger.update(self.run_id, state=LEAKED, server=self.server_id)
@@ -356,10 +360,12 @@ class LifecycleRunner:
                 self.ledger.update(self.run_id, state=LOST)
             else:
                 self.ledger.remove(self.run_id)
+                settled = True
         except StateDirError as exc:
             log.error("could not record the run in the ledger: %s", exc)
         if self.guardian is not None:
             self.guardian.finish(lost=lost)
+        return settled
 
     def _present(self) -> int | None:
         """This host's probe VMs at the site after the run: the sweep's leftovers and this

@@ -69,6 +69,7 @@ def test_a_sigkill_mid_boot_leaves_nothing_within_seconds(sb: Sandbox, group: bo
     print(f"VM gone {took:.1f}s after the SIGKILL")
     assert took < 10
     wait_for(lambda: Ledger(state(), "sandbox").entries() == [], 5, "the ledger kept the run")
+    wait_for(lambda: not list((state() / "runs").iterdir()), 5, "the run's lock file stayed")
     log = (state() / "guardian.log").read_text()
     assert "deleted (404 confirmed)" in log
     assert "sandbox-demo-pw" not in log and "password" not in log.lower()

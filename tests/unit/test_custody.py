@@ -172,7 +172,7 @@ def test_the_guardian_deletes_the_vm_of_a_run_that_died(cloud: FakeCloud, port: 
     guardian.die()  # the run's end of the pipe closes: its process is gone
     assert guardian.acted.wait(10)
     assert cloud.live() == [] and time.monotonic() - t0 < 3.0
-    assert ledger(tmp_path).entries() == []
+    assert ledger(tmp_path).entries() == [] and list((tmp_path / "runs").iterdir()) == []
 
 
 def test_a_guardian_told_done_does_nothing(cloud: FakeCloud, port: int, tmp_path: Path) -> None:
@@ -180,6 +180,12 @@ def test_a_guardian_told_done_does_nothing(cloud: FakeCloud, port: int, tmp_path
     guardian = cloud.guardians[-1]
     assert guardian.done.wait(5) and not guardian.acted.is_set()
     assert result.phase("gone").outcome == Outcome.PASSED
+    assert list((tmp_path / "runs").iterdir()) == []  # nothing of the run is left
+    refused = site(port=port, auth={"type": "password", "auth_url": "https://k.example/v3",
+                                    "username": "u", "password": "pw", "project_name": "p"})
+    LifecycleRunner(refused, custody(cloud, tmp_path), Deadline(1), Deadline(2), cloud.driver,
+                    authenticate=lambda s, t: (_ for _ in ()).throw(RuntimeError("no"))).run()
+    assert list((tmp_path / "runs").iterdir()) == []  # a run that made nothing leaves nothing
 
 
 def test_a_guardian_goes_on_looking_for_a_lost_answer(cloud: FakeCloud, port: int,
