@@ -91,7 +91,7 @@ def test_a_lost_create_answer_is_found_by_run_id_across_pages(
     api = Api(sb)
     theirs = [api.create_server(f"fedprobe-user-{i}").json()["server"]["id"] for i in range(5)]
     sb.set_faults(latency={"create": 30})  # the answer comes after the run gave up on it
-    run = vm(sb, "-v", timeout=8)
+    run = vm(sb, "-v", timeout=5)
     assert run.state == "CRITICAL" and run.phase("create").startswith("create    failed")
     assert re.search(r"^delete\s+passed .*delete of \S+ accepted", run.out, re.M), run.out
     assert re.search(r"^gone\s+passed", run.out, re.M), run.out
@@ -173,8 +173,8 @@ def test_twins_of_one_name_and_the_age_floor(sb: Sandbox, tmp_path: Path) -> Non
 
 def test_a_server_that_shows_after_the_run_gave_up_is_removed_by_its_guardian(
         sb: Sandbox) -> None:
-    sb.set_faults(create_after_504=9)  # after the run's hard deadline (-t 8)
-    run = vm(sb, "-v", timeout=8)
+    sb.set_faults(create_after_504=5)  # after the run's hard deadline (-t 4)
+    run = vm(sb, "-v", timeout=4)
     assert run.state == "CRITICAL" and "leaked=1" in run.perf
     assert "create answer lost: a server may appear (run " in run.out
     assert not sb.live_servers()  # nothing yet: the run could not have found it
@@ -225,13 +225,13 @@ def test_a_live_run_of_this_machine_is_never_swept(sb: Sandbox) -> None:
 
 def test_a_hung_list_costs_the_sweep_only_and_no_vm_is_made_without_time(sb: Sandbox) -> None:
     sb.set_faults(latency={"list": 30})
-    run = vm(sb, "-v", timeout=12)  # phases 9.1 s: the sweep may take a quarter of them
+    run = vm(sb, "-v", timeout=8)  # phases 5.5 s: the sweep may take a quarter of them
     assert run.state == "WARNING", run.out
     assert "timed out" in run.phase("sweep")
     assert re.search(r"^gone\s+passed", run.out, re.M), run.out
-    sb.set_faults(latency={"images": 5})  # discovery eats more than half of the run's time
+    sb.set_faults(latency={"images": 3.5})  # discovery eats more than half of the phases' time
     creates = sum(r.operation == "create" for r in sb.request_log())
-    late = vm(sb, "-v", timeout=12)
+    late = vm(sb, "-v", timeout=8)
     assert late.state == "CRITICAL"
     assert "not created: " in late.phase("create") and "too little to watch the VM" in \
         late.phase("create")
