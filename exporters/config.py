@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from probes.config import sources
 from probes.config.site import Site
+from probes.deadline import MAX_TIMEOUT
 from probes.runner.registry import CHECKS as REGISTRY
 
 CHECKS = tuple(REGISTRY)  # vm, keystone, api, proxy, token
@@ -36,7 +37,7 @@ class CheckConfig(_Model):
     enabled: bool = True
     interval: Seconds = 60.0
     # a run needs a moment for cleanup and recording; no run may outlive the sweep's age floor
-    timeout: float = Field(30.0, ge=2.0, le=3600.0)
+    timeout: float = Field(30.0, ge=2.0, le=MAX_TIMEOUT)
     # keystone
     services: tuple[str, ...] = ("compute", "image", "network")
     token_warning: Seconds = 600.0

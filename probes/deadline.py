@@ -72,6 +72,8 @@ class Deadline:
 
 
 
+MAX_TIMEOUT = 3600.0  # the longest -t or job timeout of any run (the VM sweep's age floor rests
+                      # on it: probes.runner.sweep.AGE_FLOOR)
 EXIT_MARGIN = 0.5  # seconds of a run's timeout kept for printing or recording its result
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from probes.checks.nagios import unknown_line
 from probes.cli.env import Environment, ExitStatus
-from probes.cli.plugin import add_nagios_options, add_plugin, nagios_ranges
+from probes.cli.plugin import add_nagios_options, add_plugin, nagios_ranges, valid_timeout
 from probes.cli.target import add_target_options, build_site, target_flags
 
 NAMES = {"keystone": "KEYSTONE", "api": "CLOUD_API"}
@@ -45,6 +45,7 @@ def _run(name: str, args: argparse.Namespace, env: Environment) -> ExitStatus:
     from probes.runner.registry import CHECKS, CheckRequest
 
     nagios_ranges(NAMES[name], name, args.warning, args.critical)
+    valid_timeout(NAMES[name], name, args.timeout)
     try:
         site = build_site(args, env.environ, target_flags(args), need_image=False)
     except SiteError as exc:

@@ -5,9 +5,11 @@ options the Nagios plugin guidelines name (-H -t -w -c -v)."""
 from __future__ import annotations
 
 import argparse
+import math
 from typing import Any, NoReturn
 
 from probes.checks.nagios import unknown_line
+from probes.deadline import MAX_TIMEOUT
 
 
 class UsageError(Exception):
@@ -39,6 +41,15 @@ def nagios_ranges(plugin: str, command: str, *ranges: str | None) -> list[Any]:
         return [None if r is None else nagiosplugin.Range(r) for r in ranges]
     except ValueError as exc:
         raise BadRange(plugin, command, str(exc)) from None
+
+
+def valid_timeout(plugin: str, command: str, seconds: float) -> float:
+    """-t as given, or UsageError: a finite number of seconds, more than 0, at most an hour
+    (before, -t -5, 0 or nan became about a second and blamed the site; inf never ended)."""
+    if not (math.isfinite(seconds) and 0 < seconds <= MAX_TIMEOUT):
+        raise UsageError(plugin, command, f"-t {seconds:g}: must be more than 0 and at most "
+                                          f"{MAX_TIMEOUT:g} seconds")
+    return seconds
 
 
 class CommandParser(argparse.ArgumentParser):

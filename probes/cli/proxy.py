@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from probes.checks.nagios import unknown_line
 from probes.cli.env import Environment, ExitStatus
-from probes.cli.plugin import add_nagios_options, add_plugin, nagios_ranges
+from probes.cli.plugin import add_nagios_options, add_plugin, nagios_ranges, valid_timeout
 from probes.report.atomic import replacing
 
 if TYPE_CHECKING:
@@ -97,6 +97,7 @@ def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
 
     path = args.file or _default_path(env.environ)
     warn, _ = nagios_ranges(NAME, "proxy", args.warning, args.critical)
+    valid_timeout(NAME, "proxy", args.timeout)
     verdict = judge_proxy(path, args.cacert, args.vo, args.fqan)
     note = ""
     if args.renew:

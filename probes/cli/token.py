@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from probes.cli.env import Environment, ExitStatus
-from probes.cli.plugin import add_nagios_options, add_plugin, nagios_ranges
+from probes.cli.plugin import add_nagios_options, add_plugin, nagios_ranges, valid_timeout
 from probes.credentials.token import TokenError, read_text, seconds_left
 from probes.report.atomic import atomic_write
 
@@ -57,6 +57,7 @@ def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
     from probes.checks import token
 
     warn, _ = nagios_ranges(NAME, "token", args.warning, args.critical)
+    valid_timeout(NAME, "token", args.timeout)
     note, left, problem = "", None, ""
     try:
         left = seconds_left(read_text(args.file, "token file"))

@@ -15,11 +15,17 @@ from typing import TYPE_CHECKING, Any
 from probes.checks.nagios import unknown_line
 from probes.cli import early
 from probes.cli.env import Environment, ExitStatus
-from probes.cli.plugin import UsageError, add_nagios_options, add_plugin, nagios_ranges
+from probes.cli.plugin import (
+    UsageError,
+    add_nagios_options,
+    add_plugin,
+    nagios_ranges,
+    valid_timeout,
+)
 from probes.cli.target import add_target_options, build_site, target_flags
 from probes.report.atomic import atomic_write
 from probes.runner.result import PHASES, PLUGIN_NAME
-from probes.runner.sweep import AGE_FLOOR, MAX_TIMEOUT
+from probes.runner.sweep import AGE_FLOOR
 
 if TYPE_CHECKING:
     from probes.deadline import Deadline
@@ -103,6 +109,7 @@ def _ranges(items: list[str], flag: str) -> dict[str, str]:
         if not sep or phase not in PHASES:
             raise sources.SiteError(f"{flag} {item!r}: expected PHASE=RANGE with PHASE one of "
                                     f"{', '.join(PHASES)}")
+        nagios_ranges(PLUGIN_NAME, "vm", rng)  # before any cloud is asked anything
         out[phase] = rng
     return out
 
@@ -116,9 +123,7 @@ def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
     from probes.deadline import run_deadlines
 
     nagios_ranges(PLUGIN_NAME, "vm", args.warning, args.critical)
-    if not 0 < args.timeout <= MAX_TIMEOUT:  # no run may outlive the sweep's age floor
-        raise UsageError(PLUGIN_NAME, "vm", f"-t {args.timeout:g}: must be more than 0 and at "
-                                            f"most {MAX_TIMEOUT:g} seconds")
+    valid_timeout(PLUGIN_NAME, "vm", args.timeout)  # no run outlives the sweep's age floor
     if args.monitoring_host is not None and not 0 < len(args.monitoring_host) <= 255:
         raise UsageError(PLUGIN_NAME, "vm", "--monitoring-host: must be 1 to 255 characters")
     deadline, hard = run_deadlines(args.timeout - early.started_ago())  # -t from exec

@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from probes.deadline import Deadline
+from probes.deadline import MAX_TIMEOUT, Deadline
 from probes.drivers.base import CloudDriver, DriverError, OwnServer, ServerState
 from probes.runner import remove
 from probes.runner.identity import Identity
@@ -26,7 +26,6 @@ KEY_MACHINE = "fedprobe.machine"
 KEY_PROBE = "fedprobe.probe"
 KEY_ROLE = "fedprobe.role"
 KEY_RUN = "fedprobe.run"
-MAX_TIMEOUT = 3600.0     # the longest -t a run may have (validated where it is given)
 GUARDIAN_GRACE = 60.0    # how long a run's guardian may outlive the run's hard deadline
 AGE_FLOOR = MAX_TIMEOUT + GUARDIAN_GRACE  # no live run is older than this
 LOST_KEEP = 600.0        # how long a lost create answer is looked for after its run ended

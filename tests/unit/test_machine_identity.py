@@ -96,6 +96,30 @@ def test_vm_limits_are_usage_errors(argv: list[str], message: str) -> None:
     assert message in out and len(out.splitlines()) == 1
 
 
+@pytest.mark.parametrize("command,name", [("vm", "FEDCLOUD_VM"), ("keystone", "KEYSTONE"),
+                                          ("api", "CLOUD_API"), ("proxy", "X509_PROXY"),
+                                          ("token", "OIDC_TOKEN")])
+@pytest.mark.parametrize("value", ["-5", "0", "nan", "inf", "3601"])
+def test_every_plugin_refuses_a_timeout_that_is_no_deadline(command: str, name: str,
+                                                            value: str) -> None:
+    required = ["--file", "/nonexistent"] if command == "token" else []
+    code, out = plugin(command, *required, f"--timeout={value}")
+    shown = f"{float(value):g}"
+    assert (code, out) == (3, f"{name} UNKNOWN - invalid arguments: -t {shown}: must be more "
+                              f"than 0 and at most 3600 seconds (see fedprobe {command} "
+                              "--help)\n")
+
+
+def test_a_bad_phase_range_is_refused_before_any_cloud_is_asked(tmp_path: Path) -> None:
+    sites = tmp_path / "sites.yaml"
+    sites.write_text("sites:\n  s:\n    auth: {auth_url: 'https://127.0.0.1:9/v3', username: u,"
+                     " password: p, project_name: p}\n    image: {name: cirros}\n")
+    code, out = plugin("vm", "--sites", str(sites), "--site", "s", "--warn-phase",
+                       "boot=bogus", "-t", "5")
+    assert code == 3 and out.startswith("FEDCLOUD_VM UNKNOWN - invalid range: "), out
+    assert "bogus" in out and len(out.splitlines()) == 1
+
+
 def test_an_unwritable_state_directory_is_unknown_and_named(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
