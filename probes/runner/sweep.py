@@ -112,7 +112,3 @@ def sweep(driver: CloudDriver, identity: Identity, run_id: str, ended: list[Entr
     return SweepResult(tuple(removed), tuple(failed), young, kept_live, tuple(forgotten),
                        tuple(details))
 
-
-def sweep_errors(exc: DriverError) -> str:
-    """The one line for a sweep whose list failed."""
-    return f"could not list this host's probe VMs: {exc}"
