@@ -5,15 +5,18 @@ rejected with the old config kept. Errors are one line naming the file, key and 
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from probes.config import sources
+from probes import files
+from probes.config import sources, yamlfile
+from probes.config.shown import OneLineError
 from probes.config.site import Site
 from probes.deadline import MAX_TIMEOUT
 from probes.runner.registry import CHECKS as REGISTRY
@@ -23,12 +26,13 @@ FAST = tuple(name for name, spec in REGISTRY.items() if spec.pool == "fast")
 Seconds = Annotated[float, Field(gt=0)]
 
 
-class ConfigError(Exception):
+class ConfigError(OneLineError):
     """The exporter config (or a file it names) is unusable; one line."""
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: `enabled: "no"` or `interval: "60"` is a mistake to name, not to convert
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class CheckConfig(_Model):
@@ -39,7 +43,7 @@ class CheckConfig(_Model):
     # a run needs a moment for cleanup and recording; no run may outlive the sweep's age floor
     timeout: float = Field(30.0, ge=2.0, le=MAX_TIMEOUT)
     # keystone
-    services: tuple[str, ...] = ("compute", "image", "network")
+    services: tuple[str, ...] = Field(("compute", "image", "network"), strict=False)
     token_warning: Seconds = 600.0
     # proxy and token: the file to check, the seconds-left thresholds
     file: str | None = None
@@ -77,7 +81,7 @@ class Workers(_Model):
 class ExporterFile(_Model):
     """The YAML file as written by the operator."""
 
-    listen: tuple[str, ...] = ("127.0.0.1:9847",)
+    listen: tuple[str, ...] = Field(("127.0.0.1:9847",), strict=False)  # a YAML list
     sites_file: str
     vo: str | None = None
     monitoring_host: str | None = Field(None, min_length=1, max_length=255)
@@ -147,14 +151,9 @@ def _check(path: Path, site: str | None, name: str, *layers: dict[str, Any]) -> 
 def load(path: Path) -> ExporterConfig:
     """Read and validate the exporter config and everything it refers to."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"exporter config {path}: cannot read: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"exporter config {path}: not valid YAML"
-                          f"{sources.yaml_where(exc)}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"exporter config {path}: not UTF-8 text") from None
+        data = yamlfile.load(path)
+    except (files.FileProblem, yamlfile.YamlProblem) as exc:
+        raise ConfigError(f"exporter config {path}: {exc}") from None
     try:
         file = ExporterFile.model_validate(data if data is not None else {})
     except ValidationError as exc:
@@ -209,14 +208,26 @@ def check_job(config: ExporterConfig, job: Job) -> None:
     if job.check == "token" and not job.options.file:
         raise ConfigError(f"exporter config {config.path}: site {job.site} check token: "
                           "needs file (the OIDC access token file to watch)")
+    wrong = files.unusable(job.options.file, files.SECRET_LIMIT) if job.options.file else None
+    if wrong:
+        raise ConfigError(f"exporter config {config.path}: site {job.site} check {job.check} "
+                          f"file {job.options.file}: {wrong}")
 
 
 def parse_listen(addr: str, path: Path | None = None) -> tuple[str, int]:
-    """'127.0.0.1:9847' or '[::1]:9847' -> (host, port)."""
+    """'127.0.0.1:9847', 'localhost:9847' or '[::1]:9847' -> (host, port)."""
     host, sep, port = addr.rpartition(":")
-    host = host.strip("[]")
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+    v6 = host.startswith("[") and host.endswith("]") and len(host) > 2
+    host = host[1:-1] if v6 else host
+    if not (sep and host and port.isdigit() and 0 <= int(port) <= 65535 and _host_ok(host, v6)):
         where = f"exporter config {path}: " if path else ""
-        raise ConfigError(f"{where}listen value {addr!r}: expected HOST:PORT or [V6]:PORT")
+        raise ConfigError(f"{where}listen value {addr!r:.80}: expected HOST:PORT or [V6]:PORT")
     return host, int(port)
 
+
+def _host_ok(host: str, v6: bool) -> bool:
+    """An IPv6 address in brackets, or an IPv4 address or host name without."""
+    try:
+        return isinstance(ipaddress.ip_address(host), ipaddress.IPv6Address) == v6
+    except ValueError:
+        return not v6 and re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,252})", host) is not None

@@ -21,6 +21,7 @@ from keystoneauth1 import loading, session
 from probes.auth.oidc import OidcError, exchange_refresh_token
 from probes.auth.x509 import VomsV2Auth, X509MappedAuth
 from probes.config.site import Auth, Site
+from probes.drivers.answer import MALFORMED
 
 log = logging.getLogger(__name__)
 
@@ -178,6 +179,9 @@ def login(site: Site, timeout: float) -> Login:
                                timeout=timeout, user_agent="fedprobe")
         try:
             ref = sess.auth.get_access(sess)  # type: ignore[union-attr]
+        except MALFORMED as exc:  # keystoneauth read a token answer of the wrong shape
+            raise AuthError(f"{a.type} login at {a.auth_url}: Keystone's token answer is "
+                            f"malformed ({type(exc).__name__})") from None
         except (ks_exc.ClientException, requests.RequestException) as exc:
             failures.append(f"{protocol}: {_describe(exc, cert is not None)}")
             if not a.type.startswith("oidc") or not isinstance(
@@ -185,9 +189,14 @@ def login(site: Site, timeout: float) -> Login:
                 break
             continue
         method = a.type + (f" via protocol {protocol}" if a.type.startswith("oidc") else "")
-        if not getattr(ref, "project_id", None) and not getattr(ref, "tenant_id", None):
-            raise AuthError(f"{method}: the token is not scoped to a project")
-        return Login(sess, method, ref.project_id, ref.user_id, ref.expires.isoformat())
+        try:  # AccessInfo reads the token document lazily: its shape shows only now
+            project, user, expires = ref.project_id, ref.user_id, ref.expires
+            if not project:
+                raise AuthError(f"{method}: the token is not scoped to a project")
+            return Login(sess, method, str(project), str(user), expires.isoformat())
+        except MALFORMED as exc:
+            raise AuthError(f"{method} at {a.auth_url}: Keystone's token answer is malformed "
+                            f"({type(exc).__name__}: {str(exc)[:80]})") from None
     raise AuthError(f"{a.type} login at {a.auth_url} failed: " +
                     ("; ".join(failures) if a.type.startswith("oidc") else
                      failures[0].split(": ", 1)[1]))

@@ -9,12 +9,19 @@ Each step is timed and becomes perfdata."""
 from __future__ import annotations
 
 import argparse
+import math
 from dataclasses import replace
 from typing import Any
 
 from probes.checks.nagios import unknown_line
 from probes.cli.env import Environment, ExitStatus
-from probes.cli.plugin import add_nagios_options, add_plugin, nagios_ranges, valid_timeout
+from probes.cli.plugin import (
+    UsageError,
+    add_nagios_options,
+    add_plugin,
+    nagios_ranges,
+    valid_timeout,
+)
 from probes.cli.target import add_target_options, build_site, target_flags
 
 NAMES = {"keystone": "KEYSTONE", "api": "CLOUD_API"}
@@ -46,6 +53,13 @@ def _run(name: str, args: argparse.Namespace, env: Environment) -> ExitStatus:
 
     nagios_ranges(NAMES[name], name, args.warning, args.critical)
     valid_timeout(NAMES[name], name, args.timeout)
+    if name == "keystone":
+        if any(not s.strip() for s in args.service or ()):
+            raise UsageError(NAMES[name], name, "--service '': give a service type "
+                                                "(compute, image, network, occi, ...)")
+        if not (math.isfinite(args.token_warning) and args.token_warning >= 0):
+            raise UsageError(NAMES[name], name, f"--token-warning {args.token_warning:g}: "
+                                                "must be a number of seconds, 0 or more")
     try:
         site = build_site(args, env.environ, target_flags(args), need_image=False)
     except SiteError as exc:

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import argparse
 import math
+from pathlib import Path
 from typing import Any, NoReturn
 
+from probes import files
 from probes.checks.nagios import unknown_line
 from probes.deadline import MAX_TIMEOUT
 
@@ -50,6 +52,26 @@ def valid_timeout(plugin: str, command: str, seconds: float) -> float:
         raise UsageError(plugin, command, f"-t {seconds:g}: must be more than 0 and at most "
                                           f"{MAX_TIMEOUT:g} seconds")
     return seconds
+
+
+def valid_files(plugin: str, command: str, limit: int, **paths: str | Path | None) -> None:
+    """Each file option given (flag spelled with _ for -) names something that can be read as
+    a file of at most `limit` bytes, or UsageError (a FIFO would hang the plugin, /dev/zero
+    fill its memory). A file that does not exist is left to the check, which reports it."""
+    for flag, path in paths.items():
+        wrong = files.unusable(path, limit) if path is not None else None
+        if wrong:
+            raise UsageError(plugin, command, f"--{flag.replace('_', '-')} {path}: {wrong}")
+
+
+def valid_url(plugin: str, command: str, flag: str, url: str | None) -> None:
+    """A URL option is one that can be asked at all, or UsageError (its user:password@ part,
+    if any, not shown)."""
+    from probes.config import urls
+
+    wrong = urls.problem(url) if url is not None else None
+    if wrong:
+        raise UsageError(plugin, command, f"{flag} {urls.redact(url or '')[:80]!r}: {wrong}")
 
 
 class CommandParser(argparse.ArgumentParser):

@@ -11,9 +11,16 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from probes import files
 from probes.checks.nagios import unknown_line
 from probes.cli.env import Environment, ExitStatus
-from probes.cli.plugin import add_nagios_options, add_plugin, nagios_ranges, valid_timeout
+from probes.cli.plugin import (
+    add_nagios_options,
+    add_plugin,
+    nagios_ranges,
+    valid_files,
+    valid_timeout,
+)
 from probes.report.atomic import replacing
 
 if TYPE_CHECKING:
@@ -62,10 +69,10 @@ def _renew(args: argparse.Namespace, path: Path) -> str:
     passphrase = None
     if args.passphrase_file:
         try:
-            passphrase = Path(args.passphrase_file).read_text(encoding="utf-8").strip()
-        except OSError as exc:
+            passphrase = files.read_text(args.passphrase_file, files.SECRET_LIMIT).strip()
+        except files.FileProblem as exc:
             raise vomsclients.VomsToolError(f"--passphrase-file {args.passphrase_file}: "
-                                            f"{exc.strerror}") from None
+                                            f"{exc}") from None
     with replacing(path, 0o600, prefix=".x509up-renew-") as tmp:
         vomsclients.proxy_init(str(tmp), cert=args.cert, key=args.key, vo=args.vo,
                                valid=args.valid, certdir=args.cacert,
@@ -98,6 +105,8 @@ def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
     path = args.file or _default_path(env.environ)
     warn, _ = nagios_ranges(NAME, "proxy", args.warning, args.critical)
     valid_timeout(NAME, "proxy", args.timeout)
+    valid_files(NAME, "proxy", files.SECRET_LIMIT, file=path, cert=args.cert, key=args.key,
+                passphrase_file=args.passphrase_file)
     verdict = judge_proxy(path, args.cacert, args.vo, args.fqan)
     note = ""
     if args.renew:

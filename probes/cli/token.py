@@ -8,8 +8,17 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from probes import files
 from probes.cli.env import Environment, ExitStatus
-from probes.cli.plugin import add_nagios_options, add_plugin, nagios_ranges, valid_timeout
+from probes.cli.plugin import (
+    UsageError,
+    add_nagios_options,
+    add_plugin,
+    nagios_ranges,
+    valid_files,
+    valid_timeout,
+    valid_url,
+)
 from probes.credentials.token import TokenError, read_text, seconds_left
 from probes.report.atomic import atomic_write
 
@@ -58,6 +67,16 @@ def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
 
     warn, _ = nagios_ranges(NAME, "token", args.warning, args.critical)
     valid_timeout(NAME, "token", args.timeout)
+    valid_files(NAME, "token", files.SECRET_LIMIT, file=args.file,
+                refresh_token_file=args.refresh_token_file,
+                client_secret_file=args.client_secret_file)
+    valid_url(NAME, "token", "--token-endpoint", args.token_endpoint)
+    if args.cacert:
+        from probes.config import cafile
+
+        wrong = cafile.problem(args.cacert)
+        if wrong:
+            raise UsageError(NAME, "token", f"--cacert {args.cacert}: {wrong}")
     note, left, problem = "", None, ""
     try:
         left = seconds_left(read_text(args.file, "token file"))

@@ -21,6 +21,7 @@ from probes.cli.plugin import (
     add_plugin,
     nagios_ranges,
     valid_timeout,
+    valid_url,
 )
 from probes.cli.target import add_target_options, build_site, target_flags
 from probes.report.atomic import atomic_write
@@ -118,6 +119,23 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
     atomic_write(path, json.dumps(data, indent=2))
 
 
+def _valid_outputs(args: argparse.Namespace) -> None:
+    """--json, --textfile and --pushgateway can be written to or asked, before any cloud is
+    (a result that cannot be written is found now, not after a whole VM lifecycle)."""
+    if args.json is not None:
+        wrong = ("is a directory" if args.json.is_dir() else
+                 "is not a regular file" if args.json.exists() and not args.json.is_file() else
+                 "its directory does not exist" if not args.json.parent.is_dir() else None)
+        if wrong:
+            raise UsageError(PLUGIN_NAME, "vm", f"--json {args.json}: {wrong} (give a file "
+                                                "name: it is replaced by each run)")
+    if args.textfile is not None and not args.textfile.is_dir():
+        raise UsageError(PLUGIN_NAME, "vm", f"--textfile {args.textfile}: not a directory")
+    if args.pushgateway is not None:  # prometheus_client reads host:port as http://host:port
+        url = args.pushgateway if "://" in args.pushgateway else f"http://{args.pushgateway}"
+        valid_url(PLUGIN_NAME, "vm", "--pushgateway", url)
+
+
 def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
     """Run the plugin; every failure path ends in a Nagios state and one clear line."""
     from probes.deadline import run_deadlines
@@ -126,6 +144,7 @@ def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
     valid_timeout(PLUGIN_NAME, "vm", args.timeout)  # no run outlives the sweep's age floor
     if args.monitoring_host is not None and not 0 < len(args.monitoring_host) <= 255:
         raise UsageError(PLUGIN_NAME, "vm", "--monitoring-host: must be 1 to 255 characters")
+    _valid_outputs(args)
     deadline, hard = run_deadlines(args.timeout - early.started_ago())  # -t from exec
 
     def stop(signum: int, frame: object) -> None:
@@ -161,10 +180,6 @@ def _run(args: argparse.Namespace, env: Environment, deadline: Deadline,
         return ExitStatus.UNKNOWN
     if args.verbose >= 3:
         logging.basicConfig(level=logging.DEBUG, stream=env.stderr)
-    if args.textfile is not None and not args.textfile.is_dir():
-        env.stdout.write(unknown_line(PLUGIN_NAME, f"--textfile {args.textfile}: not a "
-                                                   "directory"))
-        return ExitStatus.UNKNOWN
     started = time.time()
     try:
         runner = LifecycleRunner(site, custody, deadline, hard, drivers.create)

@@ -7,6 +7,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from probes import files
+
 _PEM = b"-----BEGIN CERTIFICATE-----"
 _HASHED = re.compile(r"^[0-9a-f]{8}\.\d+$")  # OpenSSL's <subject hash>.<n>
 
@@ -26,9 +28,9 @@ def problem(cacert: str) -> str | None:
                     "openssl rehash on it)")
         return None
     try:
-        data = path.read_bytes()
-    except OSError as exc:
-        return f"cannot read: {exc.strerror}"
+        data = files.read_bytes(path, files.CA_LIMIT)
+    except files.FileProblem as exc:
+        return str(exc)
     if _PEM not in data:
         return "no PEM certificate in it"
     return None

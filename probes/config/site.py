@@ -6,9 +6,13 @@ validated here with unknown keys refused.
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from probes.config import urls
 
 AuthType = Literal["password", "application_credential", "token", "oidc_access_token",
                    "oidc_refresh_token", "x509_mapped", "x509_voms_v2"]
@@ -20,7 +24,10 @@ SECRET_OPTIONS = frozenset({"password", "application_credential_secret", "token"
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: YAML's `port: true` or `insecure: "no"` is a mistake to name, not to convert
+    # (command-line flags arrive typed by argparse; OS_* values are strings, as are the keys
+    # they set)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class Auth(_Model):
@@ -49,6 +56,15 @@ class Auth(_Model):
     client_id: str | None = None
     client_secret: str | None = Field(None, repr=False)
     x509_proxy: str | None = None  # proxy file presented as TLS client certificate
+
+    @field_validator("auth_url", "token_endpoint")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        """A URL that can be asked at all (its scheme, host and port)."""
+        wrong = urls.problem(value) if value is not None else None
+        if wrong:
+            raise ValueError(wrong)
+        return value
 
     @model_validator(mode="after")
     def _complete(self) -> Auth:
@@ -96,8 +112,8 @@ class Policy(_Model):
     ipv6: Need = "informational"
     context: Need = "required"
     mjf: Need = "warning"
-    mjf_keys: tuple[str, ...] = ("total_cpu", "allocated_cpu", "jobstart_secs",
-                                 "wall_limit_secs")
+    mjf_keys: tuple[str, ...] = Field(("total_cpu", "allocated_cpu", "jobstart_secs",
+                                       "wall_limit_secs"), strict=False)  # from a YAML list
     console_forbidden: Literal["unknown", "warning", "critical"] = "unknown"
     hygiene: Need = "warning"
 
@@ -130,3 +146,22 @@ class Site(_Model):
     # untracked leftovers of this host go after this; below the floor a live run could go
     sweep_max_age: float = Field(3660.0, ge=3660.0)
     policy: Policy = Field(default_factory=Policy)
+
+    @model_validator(mode="after")
+    def _http_to_loopback(self) -> Site:
+        """Plain http only to loopback unless allow_http: a password or token would cross the
+        network in clear (the configuration's fault, found before anything is sent)."""
+        for key in ("auth_url", "token_endpoint"):
+            url = getattr(self.auth, key)
+            if url and urlsplit(url).scheme == "http" and not self.allow_http \
+                    and not _loopback(urlsplit(url).hostname or ""):
+                raise ValueError(f"auth.{key}: plain http to a non-loopback host; use https "
+                                 "(or allow_http / --allow-http if you really must)")
+        return self
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

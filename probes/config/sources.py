@@ -14,11 +14,13 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from probes.config import cafile
+from probes import files
+from probes.config import cafile, urls, yamlfile
+from probes.config.shown import OneLineError
 from probes.config.site import SECRET_OPTIONS, Site
 
 
-class SiteError(Exception):
+class SiteError(OneLineError):
     """A probe target cannot be built; one line naming the source, key and (safe) value."""
 
 
@@ -46,42 +48,57 @@ _CLOUDS_PATHS = ("clouds.yaml", "~/.config/openstack/clouds.yaml", "/etc/opensta
 
 def _read_yaml(path: Path, what: str) -> Any:
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise SiteError(f"{what} {path}: cannot read: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise SiteError(f"{what} {path}: not UTF-8 text") from None
-    except yaml.YAMLError as exc:
-        raise SiteError(f"{what} {path}: not valid YAML{yaml_where(exc)}") from None
+        return yamlfile.load(path)
+    except (files.FileProblem, yamlfile.YamlProblem) as exc:
+        raise SiteError(f"{what} {path}: {exc}") from None
 
 
 def yaml_where(exc: yaml.YAMLError) -> str:
     """' at line L, column C: what is wrong' from a YAML error (as an editor counts, from 1)."""
-    mark = getattr(exc, "problem_mark", None)
-    problem = getattr(exc, "problem", None)
-    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-    return where + (f": {problem}" if problem else "")
+    return yamlfile.where(exc)
 
 
-def read_secret_files(auth: dict[str, Any], source: str,
-                      base: Path | None = None) -> dict[str, Any]:
+def _kind(value: Any) -> str:
+    """What a YAML value is, in words: 'a list', 'the number 5' (never a secret's text)."""
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    return "text" if isinstance(value, str) else "empty" if value is None else "a value"
+
+
+def mapping(value: Any, where: str) -> dict[str, Any]:
+    """`value` if it is a mapping (None: an empty one), else SiteError naming `where`."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise SiteError(f"{where} must be a mapping, not {_kind(value)}")
+    return value
+
+
+def read_secret_files(auth: Any, source: str, base: Path | None = None) -> dict[str, Any]:
     """Replace ``<secret>_file`` keys by the file's content (a relative path is relative to
-    `base`, the directory of the file that names it); map auth type aliases."""
-    out = dict(auth)
+    `base`, the directory of the file that names it); map auth type aliases. The file's name is
+    never shown: an operator who pasted the secret itself there must not see it echoed."""
+    out = dict(mapping(auth, f"{source}: auth"))
     for key in list(out):
         if key.endswith("_file") and key[:-5] in SECRET_OPTIONS:
-            path = Path(os.path.expanduser(str(out.pop(key))))
+            raw = out.pop(key)
+            if not isinstance(raw, str) or not raw:
+                raise SiteError(f"{source}: auth.{key} must be a file name, not {_kind(raw)}")
+            path = Path(os.path.expanduser(raw))
             if base is not None and not path.is_absolute():
                 path = base / path
             try:
-                out[key[:-5]] = path.read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                raise SiteError(f"{source}: {key} {path}: cannot read: {exc.strerror}"
-                                ) from None
-            except UnicodeDecodeError:
-                raise SiteError(f"{source}: {key} {path}: not UTF-8 text") from None
-    if "type" in out:
-        out["type"] = _AUTH_TYPES.get(str(out["type"]), out["type"])
+                out[key[:-5]] = files.read_text(path, files.SECRET_LIMIT).strip()
+            except files.FileProblem as exc:
+                raise SiteError(f"{source}: auth.{key}: the file it names: {exc}") from None
+    if isinstance(out.get("type"), str):
+        out["type"] = _AUTH_TYPES.get(out["type"], out["type"])
     return out
 
 
@@ -108,17 +125,13 @@ def from_clouds_yaml(name: str, environ: dict[str, str]) -> dict[str, Any]:
         path = Path(os.path.expanduser(raw))
         if not path.is_file():
             continue
-        data = _read_yaml(path, "clouds.yaml") or {}
-        clouds = (data.get("clouds") if isinstance(data, dict) else None) or {}
-        if not isinstance(clouds, dict):
-            raise SiteError(f"clouds.yaml {path}: 'clouds' must be a mapping of names to clouds")
+        data = mapping(_read_yaml(path, "clouds.yaml"), f"clouds.yaml {path}: the top level")
+        clouds = mapping(data.get("clouds"), f"clouds.yaml {path}: clouds")
         if name not in clouds:
             raise SiteError(f"clouds.yaml {path}: no cloud named {name!r} "
                             f"(has: {', '.join(sorted(clouds)) or 'none'})")
-        cloud = clouds[name]
-        if not isinstance(cloud, dict) or not isinstance(cloud.get("auth") or {}, dict):
-            raise SiteError(f"clouds.yaml {path}: cloud {name!r} and its auth must be mappings")
-        auth = dict(cloud.get("auth") or {})
+        cloud = mapping(clouds[name], f"clouds.yaml {path}: clouds.{name}")
+        auth = dict(mapping(cloud.get("auth"), f"clouds.yaml {path}: clouds.{name}.auth"))
         auth["type"] = cloud.get("auth_type", "password")
         site: dict[str, Any] = {"auth": read_secret_files(auth, f"clouds.yaml {path}")}
         for key, target in (("region_name", "region"), ("interface", "interface"),
@@ -133,39 +146,67 @@ def from_clouds_yaml(name: str, environ: dict[str, str]) -> dict[str, Any]:
 
 def _from_egi(data: dict[str, Any], path: Path, vo: str | None) -> dict[str, Any]:
     """EGI fedcloud-catchall-operations per-site YAML: gocdb, endpoint, protocol, vos."""
-    vos = {v.get("name"): v for v in data.get("vos") or []}
+    where = f"sites file {path}"
+    for key in ("gocdb", "endpoint"):
+        if not isinstance(data[key], str) or not data[key]:
+            raise SiteError(f"{where}: {key} must be text, not {_kind(data[key])}")
+    entries = data.get("vos") or []
+    if not isinstance(entries, list):
+        raise SiteError(f"{where}: vos must be a list of VOs, not {_kind(entries)}")
+    vos: dict[str, dict[str, Any]] = {}
+    for i, entry in enumerate(entries):
+        entry = mapping(entry, f"{where}: vos[{i}]")
+        if not isinstance(entry.get("name"), str):
+            raise SiteError(f"{where}: vos[{i}].name must be text, not {_kind(entry.get('name'))}")
+        vos[entry["name"]] = entry
     if vo is None or vo not in vos:
-        raise SiteError(f"sites file {path}: EGI site format needs --vo, one of: "
-                        f"{', '.join(sorted(str(v) for v in vos)) or 'none'}")
+        raise SiteError(f"{where}: EGI site format needs --vo, one of: "
+                        f"{', '.join(sorted(vos)) or 'none'}")
+    vo_auth = mapping(vos[vo].get("auth"), f"{where}: the auth of VO {vo}")
     auth = {"type": "oidc_access_token", "auth_url": data["endpoint"],
             "identity_provider": data.get("identity_provider", "egi.eu"),
             "protocol": data.get("protocol", "openid"),
-            "project_id": (vos[vo].get("auth") or {}).get("project_id")}
-    site: dict[str, Any] = {"name": str(data["gocdb"]), "auth": auth}
+            "project_id": vo_auth.get("project_id")}
+    site: dict[str, Any] = {"name": data["gocdb"], "auth": auth}
     if data.get("region"):
         site["region"] = data["region"]
     return site
 
 
+_SITES_KEYS = ("defaults", "sites")
+
+
+def _sites_doc(path: Path) -> dict[str, Any]:
+    """The sites file's top level: a fedprobe file (defaults, sites) or an EGI site file."""
+    data = mapping(_read_yaml(path, "sites file"), f"sites file {path}: the top level")
+    if "gocdb" in data and "endpoint" in data:
+        return data
+    unknown = [str(k) for k in data if k not in _SITES_KEYS]
+    if unknown:
+        raise SiteError(f"sites file {path}: unknown top-level key {unknown[0]!r:.40} (a "
+                        "fedprobe sites file has defaults and sites; an EGI site file has "
+                        "gocdb and endpoint)")
+    mapping(data.get("defaults"), f"sites file {path}: defaults")
+    mapping(data.get("sites"), f"sites file {path}: sites")
+    return data
+
+
 def from_sites_file(path: Path, name: str | None, vo: str | None) -> dict[str, Any]:
     """One site of a fedprobe sites file (``defaults`` + ``sites``), or an EGI site file."""
-    data = _read_yaml(path, "sites file")
-    if not isinstance(data, dict):
-        raise SiteError(f"sites file {path}: top level must be a mapping")
+    data = _sites_doc(path)
     if "gocdb" in data and "endpoint" in data:
         return _from_egi(data, path, vo)
-    sites = data.get("sites") or {}
+    sites = {str(k): v for k, v in (data.get("sites") or {}).items()}
     if name is None or name not in sites:
         raise SiteError(f"sites file {path}: no site {name!r} (has: "
                         f"{', '.join(sorted(sites)) or 'none'})")
-    return with_secrets(_entry(data, name), path)
+    return with_secrets(_entry(data, name, path), path)
 
 
-def _entry(data: dict[str, Any], name: str) -> dict[str, Any]:
-    entry = (data.get("sites") or {})[name]
-    if entry is not None and not isinstance(entry, dict):
-        raise SiteError(f"sites file: site {name!r} must be a mapping")
-    merged = merge(dict(data.get("defaults") or {}), dict(entry or {}))
+def _entry(data: dict[str, Any], name: str, path: Path) -> dict[str, Any]:
+    entry = {str(k): v for k, v in (data.get("sites") or {}).items()}[name]
+    merged = merge(dict(data.get("defaults") or {}),
+                   dict(mapping(entry, f"sites file {path}: sites.{name}")))
     merged["name"] = name
     return merged
 
@@ -179,16 +220,12 @@ def with_secrets(site: dict[str, Any], path: Path) -> dict[str, Any]:
 
 def all_sites(path: Path, vo: str | None) -> dict[str, dict[str, Any]]:
     """Every site of a sites file, unvalidated and with secret files not read yet."""
-    data = _read_yaml(path, "sites file")
-    if not isinstance(data, dict):
-        raise SiteError(f"sites file {path}: top level must be a mapping")
+    data = _sites_doc(path)
     if "gocdb" in data and "endpoint" in data:
         site = _from_egi(data, path, vo)
         return {site["name"]: site}
-    sites = data.get("sites") or {}
-    if not isinstance(sites, dict):
-        raise SiteError(f"sites file {path}: 'sites' must be a mapping of names to sites")
-    return {str(name): _entry(data, name) for name in sites}
+    names = [str(k) for k in data.get("sites") or {}]
+    return {name: _entry(data, name, path) for name in names}
 
 
 _ATOMIC = frozenset({"image"})  # one way of choosing: a later choice replaces, never mixes
@@ -224,7 +261,7 @@ def build(layers: list[tuple[str, dict[str, Any]]], need_image: bool = True) -> 
         err = exc.errors()[0]
         key = ".".join(str(p) for p in err["loc"]) or "site"
         secret = any(part in SECRET_OPTIONS for part in err["loc"])
-        value = "<redacted>" if secret else repr(err.get("input"))[:80]
+        value = "<redacted>" if secret else urls.redact(repr(err.get("input")))[:60]
         message = str(err["msg"]).removeprefix("Value error, ")
         structured = isinstance(err.get("input"), dict | list)  # may hold secrets: not shown
         # an unknown key may be a misspelled secret (pasword: ...): its value is never shown

@@ -17,6 +17,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from probes import files
 from probes.credentials.voms_ac import AC_EXTENSION, AcError, VomsAC, read_acs
 
 _PROXY_CERT_INFO = x509.ObjectIdentifier("1.3.6.1.5.5.7.1.14")
@@ -142,11 +143,9 @@ def read_proxy(path: str | Path) -> ProxyInfo:
 
 def _read(path: Path) -> bytes:
     try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise ProxyError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise ProxyError(f"{path}: cannot read: {exc.strerror}") from None
+        return files.read_bytes(path, files.SECRET_LIMIT)
+    except files.FileProblem as exc:
+        raise ProxyError(f"{path}: {exc}") from None
 
 
 def _parse(path: Path, data: bytes, certs: list[x509.Certificate]) -> ProxyInfo:
@@ -191,17 +190,17 @@ def _anchors(cacert: Path) -> list[x509.Certificate]:
     if not cacert.exists():
         raise CaError(f"CA bundle {cacert}: no such file or directory")
     try:
-        files = sorted(cacert.iterdir()) if cacert.is_dir() else [cacert]
+        names = sorted(cacert.iterdir()) if cacert.is_dir() else [cacert]
     except OSError as exc:
         raise CaError(f"CA directory {cacert}: cannot read: {exc.strerror}") from None
     found: list[x509.Certificate] = []
-    for f in files:
+    for f in names:
         hashed = f.name[-2:-1] == "." and f.name[-1:].isdigit()  # <hash>.0 in a CA directory
         if f.suffix in (".pem", ".crt") or hashed or not cacert.is_dir():
             try:
-                certs = x509.load_pem_x509_certificates(f.read_bytes())
+                certs = x509.load_pem_x509_certificates(files.read_bytes(f, files.CA_LIMIT))
                 found += [c for c in certs if c.subject is not None]  # damaged: ValueError
-            except (ValueError, OSError):
+            except (ValueError, files.FileProblem):
                 continue
     if not found:
         raise CaError(f"CA bundle {cacert}: no readable CA certificate in it")

@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from probes import files
+
 
 class TokenError(Exception):
     """A token file cannot be read, or its token not understood; one line, no token in it."""
@@ -19,13 +21,9 @@ class TokenError(Exception):
 def read_text(path: Path, what: str) -> str:
     """The file's text, stripped (what names the file in an error: "token file", a flag)."""
     try:
-        return path.read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
-        raise TokenError(f"{what} {path}: no such file") from None
-    except UnicodeDecodeError:
-        raise TokenError(f"{what} {path}: not text (not an access token)") from None
-    except OSError as exc:
-        raise TokenError(f"{what} {path}: cannot read: {exc.strerror}") from None
+        return files.read_text(path, files.SECRET_LIMIT).strip()
+    except files.FileProblem as exc:
+        raise TokenError(f"{what} {path}: {exc}") from None
 
 
 def jwt_claims(token: str) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from keystoneauth1 import exceptions as ks_exc
 
 from probes.config.site import Site
 from probes.deadline import Deadline, DeadlineExceeded
+from probes.drivers.answer import answer, count, obj, objects, text
 from probes.drivers.base import (
     Choice,
     Discovery,
@@ -48,6 +49,31 @@ def _message(resp: requests.Response) -> str:
         if isinstance(inner, dict) and "message" in inner:
             return str(inner["message"])[:200]
     return str(body)[:200]
+
+
+def _flavors(doc: Any) -> list[dict[str, Any]]:
+    """The flavors of a /flavors/detail answer, each with a string id and name and whole
+    numbers for vcpus, ram and disk."""
+    flavors = objects(obj(doc).get("flavors", []))
+    for f in flavors:
+        text(f["id"]), text(f["name"])
+        for key in ("vcpus", "ram", "disk"):
+            f[key] = count(f[key])
+    return flavors
+
+
+def _status(doc: dict[str, Any]) -> ServerStatus:
+    """A server document as the runner sees it."""
+    raw = str(doc.get("status", "?"))
+    state = _STATES.get(raw, ServerState.BUILDING)
+    if doc.get("OS-EXT-STS:task_state") == "deleting":
+        state = ServerState.DELETING
+    addrs = tuple((int(a["version"]), text(a["addr"]))
+                  for net in obj(doc.get("addresses") or {}).values()
+                  for a in objects(net))
+    fault = obj(doc.get("fault") or {}).get("message", "")
+    metadata = {str(k): str(v) for k, v in obj(doc.get("metadata") or {}).items()}
+    return ServerStatus(state, raw, str(fault), addrs, metadata)
 
 
 class OpenStackDriver:
@@ -104,28 +130,38 @@ class OpenStackDriver:
             raise NotFound("no image chosen for this site")
         if want.id:
             try:
-                img = self.call(self.image, "GET", f"/v2/images/{want.id}", ok=(200,),
-                                 what="image").json()
+                resp = self.call(self.image, "GET", f"/v2/images/{want.id}", ok=(200,),
+                                 what="image")
             except NotFound:
                 raise NotFound(f"image id {want.id} not found") from None
-            return Choice(img["id"], img.get("name") or img["id"]), img
+            with answer("image"):
+                img = obj(resp.json())
+                return Choice(text(img["id"]), text(img.get("name") or img["id"])), img
         params = {"status": "active", **({"name": want.name} if want.name else want.property)}
-        found = self.call(self.image, "GET", "/v2/images", ok=(200,), what="image list",
-                           params=params).json().get("images", [])
+        found = self._images(params)
         if not found:
-            names = [i.get("name", i["id"]) for i in self.call(
-                self.image, "GET", "/v2/images", ok=(200,), what="image list",
-                params={"status": "active"}).json().get("images", [])]
+            names = [i.get("name") or i["id"] for i in self._images({"status": "active"})]
             wanted = f"name {want.name}" if want.name else \
                 "property " + ", ".join(f"{k}={v}" for k, v in want.property.items())
             raise NotFound(f"no active image with {wanted}", names)
-        img = sorted(found, key=lambda i: i.get("created_at", ""))[-1]
+        img = sorted(found, key=lambda i: str(i.get("created_at", "")))[-1]
         return Choice(img["id"], img.get("name") or img["id"]), img
 
+    def _images(self, params: dict[str, str]) -> list[dict[str, Any]]:
+        resp = self.call(self.image, "GET", "/v2/images", ok=(200,), what="image list",
+                         params=params)
+        with answer("image list"):
+            images = objects(obj(resp.json()).get("images", []))
+            for i in images:
+                text(i["id"]), text(i.get("name") or i["id"])
+            return images
+
     def _flavor(self, image: dict[str, Any]) -> Choice:
-        min_disk, min_ram = int(image.get("min_disk") or 0), int(image.get("min_ram") or 0)
-        flavors = self.call(self.compute, "GET", "/flavors/detail", ok=(200,),
-                             what="flavor list").json().get("flavors", [])
+        with answer("image"):
+            min_disk, min_ram = count(image.get("min_disk")), count(image.get("min_ram"))
+        resp = self.call(self.compute, "GET", "/flavors/detail", ok=(200,), what="flavor list")
+        with answer("flavor list"):
+            flavors = _flavors(resp.json())
         names = tuple(sorted(f["name"] for f in flavors))
         if self.site.flavor:
             match = [f for f in flavors if self.site.flavor in (f["name"], f["id"])]
@@ -142,33 +178,41 @@ class OpenStackDriver:
         return Choice(f["id"], f["name"], f"{f['vcpus']} vCPU, {f['ram']} MiB, {f['disk']} GiB",
                       names)
 
+    def _networks(self, params: dict[str, str] | None) -> list[dict[str, Any]]:
+        resp = self.call(self.network, "GET", "/v2.0/networks", ok=(200,),
+                         what="network list", params=params)
+        with answer("network list"):
+            nets = objects(obj(resp.json()).get("networks", []))
+            for n in nets:
+                text(n["id"]), text(n["name"])
+            return nets
+
     def _network(self, project_id: str) -> Choice | None:
         params = {"name": self.site.network} if self.site.network else {"status": "ACTIVE"}
-        nets = self.call(self.network, "GET", "/v2.0/networks", ok=(200,),
-                          what="network list", params=params).json().get("networks", [])
+        nets = self._networks(params)
         if self.site.network:
             if not nets:
-                every = self.call(self.network, "GET", "/v2.0/networks", ok=(200,),
-                                   what="network list").json().get("networks", [])
+                every = self._networks(None)
                 raise NotFound(f"network {self.site.network} not found",
                                sorted(n["name"] for n in every))
             return Choice(nets[0]["id"], nets[0]["name"])
         usable = [n for n in nets if n.get("subnets") and not n.get("router:external")]
         own = [n for n in usable if n.get("project_id", n.get("tenant_id")) == project_id]
         shared = [n for n in usable if n.get("shared")]
-        pick = (own or shared or [None])[0]
-        if pick is None:
+        if not (own or shared):
             return None
+        pick = (own or shared)[0]
         return Choice(pick["id"], pick["name"], "own" if own else "shared",
                       tuple(sorted(n["name"] for n in nets)))
 
     def discover(self, project_id: str = "") -> Discovery:
         """Image, smallest fitting flavor, network (None means Nova's "auto")."""
         image, doc = self._image()
+        flavor = self._flavor(doc)  # reads min_disk and min_ram (a malformed one is named there)
         image = Choice(image.id, image.name,
                        f"min_disk {doc.get('min_disk', 0)} GiB, min_ram {doc.get('min_ram', 0)}"
                        " MiB")
-        return Discovery(image, self._flavor(doc), self._network(project_id))
+        return Discovery(image, flavor, self._network(project_id))
 
     # -- server life -----------------------------------------------------------------------------
     def create(self, spec: ServerSpec) -> str:
@@ -180,30 +224,27 @@ class OpenStackDriver:
                                   if spec.network_id else "auto"}
         resp = self.call(self.compute, "POST", "/servers", ok=(202,), what="create",
                           json={"server": server})
-        return str(resp.json()["server"]["id"])
+        with answer("create", maybe_done=True):  # accepted, but which server: look for it
+            return text(obj(obj(resp.json())["server"])["id"])
 
     def status(self, server_id: str) -> ServerStatus:
         """GET /servers/{id} (404 -> GONE)."""
         try:
-            doc = self.call(self.compute, "GET", f"/servers/{server_id}", ok=(200,),
-                             what="server").json()["server"]
+            resp = self.call(self.compute, "GET", f"/servers/{server_id}", ok=(200,),
+                             what="server")
         except NotFound:
             return ServerStatus(ServerState.GONE, "404")
-        raw = str(doc.get("status", "?"))
-        state = _STATES.get(raw, ServerState.BUILDING)
-        if doc.get("OS-EXT-STS:task_state") == "deleting":
-            state = ServerState.DELETING
-        addrs = tuple((int(a["version"]), str(a["addr"]))
-                      for net in (doc.get("addresses") or {}).values() for a in net)
-        fault = (doc.get("fault") or {}).get("message", "")
-        return ServerStatus(state, raw, str(fault), addrs, dict(doc.get("metadata") or {}))
+        with answer("server"):
+            return _status(obj(obj(resp.json())["server"]))
 
     def console(self, server_id: str) -> str:
         """os-getConsoleOutput, the last lines (Forbidden when policy says no)."""
         resp = self.call(self.compute, "POST", f"/servers/{server_id}/action", ok=(200,),
                           what="console output",
                           json={"os-getConsoleOutput": {"length": CONSOLE_LINES}})
-        return str(resp.json().get("output") or "")
+        with answer("console output"):
+            output = obj(resp.json()).get("output") or ""
+            return output if isinstance(output, str) else text(output)
 
     def delete(self, server_id: str) -> None:
         """DELETE /servers/{id}; already gone is fine."""
@@ -220,24 +261,32 @@ class OpenStackDriver:
         params: dict[str, str] | None = {"name": f"^{NAME_PREFIX}"}
         path = "/servers/detail"
         for _ in range(MAX_PAGES):
-            doc = self.call(self.compute, "GET", path, ok=(200,), what="server list",
-                            params=params).json()
-            servers += doc.get("servers", [])
-            nxt = next((link.get("href") for link in doc.get("servers_links") or []
-                        if link.get("rel") == "next"), None)
-            if not nxt or not doc.get("servers"):
+            resp = self.call(self.compute, "GET", path, ok=(200,), what="server list",
+                             params=params)
+            with answer("server list"):
+                doc = obj(resp.json())
+                page = objects(doc.get("servers", []))
+                servers += page
+                nxt = next((text(link.get("href")) for link in
+                            objects(doc.get("servers_links") or [])
+                            if link.get("rel") == "next"), None)
+            if not nxt or not page:
                 break
             path, params = _relative(nxt, self.compute), None
         else:
             raise DriverError(f"server list: more than {MAX_PAGES} pages")
         own = []
-        for s in servers:
-            meta = dict(s.get("metadata") or {})
-            if all(meta.get(k) == v for k, v in metadata.items()):
-                created = dt.datetime.fromisoformat(str(s["created"]).replace("Z", "+00:00"))
-                own.append(OwnServer(s["id"], s["name"], created.timestamp(), meta))
+        with answer("server list"):
+            for s in servers:
+                meta = {str(k): str(v) for k, v in obj(s.get("metadata") or {}).items()}
+                if all(meta.get(k) == v for k, v in metadata.items()):
+                    created = dt.datetime.fromisoformat(text(s["created"]).replace("Z",
+                                                                                     "+00:00"))
+                    if created.tzinfo is None:  # Nova says UTC; a naive time is read as such
+                        created = created.replace(tzinfo=dt.UTC)
+                    own.append(OwnServer(text(s["id"]), text(s["name"]), created.timestamp(),
+                                         meta))
         return own
-
 
 
 def _relative(href: str, api: adapter.Adapter) -> str:

@@ -56,7 +56,7 @@ def read(console: str, nonce: str) -> Reading:
     complete = False
     if end is not None:
         want = ours[end].partition("lines=")[2]
-        complete = want.isdigit() and int(want) == end + 1
+        complete = _whole(want) and int(want) == end + 1
     problem = "" if complete else "the report is incomplete (lines missing or cut short)"
     return Reading(_parse(body, complete), len(others), problem)
 
@@ -93,6 +93,11 @@ def _parse(lines: list[str], complete: bool) -> ConsoleReport:
         complete=complete, metadata_source=fields.get("metadata", "unknown"),
         mjf_source=fields.get("mjf.source", "none"), mjf_machine=machine, mjf_job=job,
         addresses={v: tuple(a) for v, a in addrs.items()}, routes=routes,
-        authorized_keys=int(keys) if keys.isdigit() else 0,
+        authorized_keys=int(keys) if _whole(keys) else 0,
         authorized_keys_files=tuple(key_files), credential_files=tuple(cred_files),
         uptime=float(uptime) if re.fullmatch(r"\d+(\.\d+)?", uptime) else None)
+
+
+def _whole(text: str) -> bool:
+    """ASCII digits only (str.isdigit() also takes "²", which int() refuses)."""
+    return re.fullmatch(r"[0-9]{1,18}", text) is not None

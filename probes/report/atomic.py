@@ -5,7 +5,9 @@ failure leaves the old file and no temporary one."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +16,15 @@ from pathlib import Path
 @contextlib.contextmanager
 def replacing(path: Path, mode: int = 0o600, prefix: str = ".fedprobe-") -> Iterator[Path]:
     """A temporary path beside `path` for a writer (ours or another program's); on leaving the
-    block it gets `mode` and replaces `path`; on an exception it is removed."""
+    block it gets `mode` and replaces `path`; on an exception it is removed. Only a regular file
+    (or nothing) is replaced: renaming over /dev/null, a FIFO or a socket would put a file in
+    its place (as root, `--json /dev/null` once replaced the machine's /dev/null)."""
+    try:
+        mode_now = os.stat(path).st_mode
+    except FileNotFoundError:
+        mode_now = stat.S_IFREG
+    if not stat.S_ISREG(mode_now):
+        raise OSError(errno.EINVAL, "not a regular file (only a file is replaced)", str(path))
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix)
     os.close(fd)
     try:

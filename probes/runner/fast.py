@@ -47,6 +47,8 @@ def keystone(site: Site, deadline: Deadline, services: Sequence[str] = SERVICES,
     """Login, token lifetime, catalog entries for `services`, their version documents."""
     from keystoneauth1.exceptions import EndpointNotFound
 
+    from probes.drivers.answer import MALFORMED
+
     sess, step = _login(site, deadline)
     if sess is None:
         return Checked((step,), "")
@@ -62,6 +64,10 @@ def keystone(site: Site, deadline: Deadline, services: Sequence[str] = SERVICES,
                                   region_name=site.region)
         except EndpointNotFound:
             url = None
+        except MALFORMED as exc:  # keystoneauth reads the catalog only now
+            steps.append(Step(f"catalog_{service}", CRITICAL, "the token's catalog is "
+                              f"malformed ({type(exc).__name__})"))
+            continue
         if not url:
             where = f" in region {site.region}" if site.region else ""
             steps.append(Step(f"catalog_{service}", CRITICAL,
@@ -88,6 +94,7 @@ def _version(sess: Login, service: str, url: str, deadline: Deadline) -> Step:
 def api(site: Site, deadline: Deadline) -> Checked:
     """Flavors, images, networks, limits; quota headroom for the smallest flavor."""
     from probes import drivers
+    from probes.drivers.answer import answer, obj
     from probes.drivers.base import DriverError
 
     sess, step = _login(site, deadline)
@@ -106,22 +113,37 @@ def api(site: Site, deadline: Deadline) -> Checked:
         start = time.monotonic()
         try:
             resp = driver.call(adapter, "GET", path, ok=(200,), what=name, params=params)
+            with answer(name):
+                found[name] = obj(resp.json())
         except DriverError as exc:
             steps.append(Step(name, CRITICAL, str(exc)))
             continue
-        found[name] = resp.json()
         steps.append(Step(name, OK, f"GET {path} answered 200", time.monotonic() - start))
     if "flavors" in found and "limits" in found:
-        steps.append(headroom(found["flavors"].get("flavors", []),
-                              found["limits"]["limits"]["absolute"]))
+        try:
+            with answer("flavors and limits"):
+                steps.append(headroom(found["flavors"], found["limits"]))
+        except DriverError as exc:
+            steps.append(Step("quota", CRITICAL, str(exc)))
     summary = f"compute, image and network APIs answer at {site.name}"
     if steps[-1].name == "quota":
         summary += f"; {steps[-1].detail}"
     return Checked(tuple(steps), summary)
 
 
-def headroom(flavors: list[dict[str, Any]], absolute: dict[str, int]) -> Step:
-    """Whether the project's quota leaves room for one VM of the smallest flavor."""
+def headroom(flavor_doc: dict[str, Any], limits_doc: dict[str, Any]) -> Step:
+    """Whether the project's quota leaves room for one VM of the smallest flavor (the answers
+    of /flavors/detail and /limits; read inside answer(): a malformed one raises)."""
+    from probes.drivers.answer import count, obj, objects, text
+
+    flavors = objects(flavor_doc.get("flavors", []))
+    for f in flavors:
+        text(f["name"])
+        f["vcpus"], f["ram"], f["disk"] = count(f["vcpus"]), count(f["ram"]), count(f["disk"])
+    given = obj(obj(limits_doc["limits"])["absolute"])
+    used = ("maxTotalInstances", "totalInstancesUsed", "maxTotalCores", "totalCoresUsed",
+            "maxTotalRAMSize", "totalRAMUsed")
+    absolute = {k: _whole(given[k]) for k in used if k in given}
     if not flavors:
         return Step("quota", CRITICAL, "no flavors offered")
     tiny = min(flavors, key=lambda f: (f["vcpus"], f["ram"], f["disk"]))
@@ -140,3 +162,10 @@ def headroom(flavors: list[dict[str, Any]], absolute: dict[str, int]) -> Step:
                                                    for k in short))
     return Step("quota", OK, f"room for a {tiny['name']} ({left['instances']} instances, "
                              f"{left['cores']} cores, {left['ram']} MiB left)")
+
+
+def _whole(value: Any) -> int:
+    """A limit or usage: a whole number (-1 is "no limit"), or TypeError."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"expected a whole number, got {type(value).__name__}")
+    return value

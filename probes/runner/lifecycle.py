@@ -283,8 +283,9 @@ class LifecycleRunner:
                 return
             port = self.site.port
             key = self.site.port_metadata_key
-            if key and self._metadata.get(key, "").isdigit():
-                port = int(self._metadata[key])
+            given = self._metadata.get(key, "") if key else ""
+            if given.isascii() and given.isdigit() and 0 < int(given) <= 65535:
+                port = int(given)  # (isdigit alone takes "²", which int() refuses)
             budget = self.deadline.child(60)
             results = [tcp(a, port, budget, self.site.icmp) for a in addrs]
             ok = [r for r in results if r.ok]

@@ -104,4 +104,5 @@ def test_plain_http_only_to_loopback(sandbox_factory: Callable[..., Sandbox]) ->
     plain = sandbox_factory(make_config())
     assert vm(plain).returncode == 0  # http://127.0.0.1 is fine
     run = vm(plain, "-H", "http://keystone.example.org:5000/v3")
-    assert run.returncode == 2 and "plain http to a non-loopback host" in run.stdout
+    # the configuration's fault, found before anything is sent: UNKNOWN, not the site's CRITICAL
+    assert run.returncode == 3 and "plain http to a non-loopback host" in run.stdout

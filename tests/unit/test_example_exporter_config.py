@@ -18,7 +18,7 @@ def test_example_exporter_config(tmp_path: Path) -> None:
     sites = (CONFIG / "sites.example.yaml").read_text()
     # the secret files do not exist here: loading says which one
     (tmp_path / "sites.example.yaml").write_text(sites)
-    with pytest.raises(ConfigError, match="refresh_token_file /etc/fedprobe/egi-refresh-token"):
+    with pytest.raises(ConfigError, match=r"auth\.refresh_token_file: the file it names: no such"):
         load(tmp_path / "exporter.yaml")
     for name in ("egi-refresh-token", "example-appcred-secret"):
         (tmp_path / name).write_text("secret\n")

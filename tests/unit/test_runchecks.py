@@ -196,7 +196,7 @@ def test_token_expiry_states(tmp_path: Path, left: int, state: int, words: str) 
 
 @pytest.mark.parametrize("make,needle", [
     (lambda p: None, "token file {token}: no such file"),
-    (lambda p: p.mkdir(), "token file {token}: cannot read: Is a directory"),
+    (lambda p: p.mkdir(), "token file {token}: is a directory, not a regular file"),
     (lambda p: p.write_text("not-a-jwt\n"),
      "the access token is not a JWT (cannot tell when it expires)"),
     (lambda p: p.write_text(jwt({"sub": "x"})), "the access token has no numeric exp claim"),
@@ -228,7 +228,7 @@ def test_a_secret_file_gone_since_load_is_a_config_failure(tmp_path: Path) -> No
     (tmp_path / "pw").unlink()
     run = run_now(config, job)
     assert (run.state, run.reason) == (UNKNOWN, "config")
-    assert f"password_file {tmp_path / 'pw'}: cannot read" in run.summary
+    assert "auth.password_file: the file it names: no such file" in run.summary
 
 
 @pytest.fixture(scope="module")
