@@ -8,7 +8,7 @@ KEYSTONE_VENV ?= .venv-keystone
 KS_STAMP := $(KEYSTONE_VENV)/.keystone-installed
 export FEDPROBE_KEYSTONE_VENV := $(abspath $(KEYSTONE_VENV))
 
-.PHONY: demo test lint typecheck unit integration bench sandbox clean system-deps
+.PHONY: demo test lint typecheck unit integration bench fuzz sandbox clean system-deps
 
 $(STAMP): pyproject.toml setup.py
 	@dev/system-deps
@@ -45,6 +45,10 @@ unit: $(STAMP)
 
 integration: $(STAMP) system-deps
 	@$(PY) -m pytest -q tests/integration
+
+## fuzz: the fuzz suite's larger random search (make test runs it small and derandomized)
+fuzz: $(STAMP)
+	@FEDPROBE_FUZZ=large $(PY) -m pytest -q tests/fuzz
 
 bench: $(STAMP)
 	@$(PY) benchmarks/sandbox_overhead.py

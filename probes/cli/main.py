@@ -34,6 +34,9 @@ def main(argv: Sequence[str] | None = None,
     env = env or Environment()
     parser, sub = _parser()
     try:
+        if any("\x00" in arg for arg in argv or ()):  # exec cannot pass one; a caller might
+            raise UsageError(_plugin_of(argv), (list(argv or ()) or ["fedprobe"])[0],
+                             "an argument holds a NUL character")
         args, extra = parser.parse_known_args(argv)
         if extra:  # the subcommand's own error(): plugins answer UNKNOWN (3) in one line
             sub.choices[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
@@ -58,6 +61,17 @@ def main(argv: Sequence[str] | None = None,
         print(f"fedprobe {args.command}: internal error: {type(exc).__name__}: {exc}",
               file=env.stderr)
         return CommandStatus.ERROR
+
+
+def _plugin_of(argv: Sequence[str] | None) -> str:
+    """The Nagios name of the plugin an argv runs (FEDPROBE if it names none)."""
+    from probes.cli.fast import NAMES
+    from probes.cli.proxy import NAME as PROXY
+    from probes.cli.token import NAME as TOKEN
+    from probes.runner.result import PLUGIN_NAME
+
+    names = {**NAMES, "vm": PLUGIN_NAME, "proxy": PROXY, "token": TOKEN}
+    return names.get((list(argv or ()) or [""])[0], "FEDPROBE")
 
 
 def console_main() -> None:

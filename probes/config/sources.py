@@ -249,6 +249,9 @@ def build(layers: list[tuple[str, dict[str, Any]]], need_image: bool = True) -> 
         merged = merge(merged, layer)
     merged.setdefault("name", _default_name(merged))
     sources = ", ".join(name for name, layer in layers if layer) or "no source"
+    nul = _nul_at(merged)
+    if nul is not None:
+        raise SiteError(f"site {nul}: holds a NUL character (from {sources})")
     if "auth" not in merged:
         raise SiteError("no credentials: give --os-cloud, --sites/--site or OS_* variables "
                         f"(looked at: {sources})")
@@ -272,6 +275,20 @@ def build(layers: list[tuple[str, dict[str, Any]]], need_image: bool = True) -> 
     if wrong:
         raise SiteError(f"site cacert {site.cacert}: {wrong} (from {sources})")
     return site
+
+
+def _nul_at(value: Any, at: str = "") -> str | None:
+    """Where a NUL character is, in a key or a text value (no file name or URL holds one)."""
+    if isinstance(value, str):
+        return (at or "value") if "\x00" in value else None
+    items = value.items() if isinstance(value, dict) else \
+        enumerate(value) if isinstance(value, list) else ()
+    for key, inner in items:
+        where = f"{at}.{key}" if at else str(key)
+        found = "key" if isinstance(key, str) and "\x00" in key else _nul_at(inner, where)
+        if found is not None:
+            return where if found == "key" else found
+    return None
 
 
 def _default_name(merged: dict[str, Any]) -> str:

@@ -4,10 +4,14 @@ failure blamed on the site; and hiding a ``user:password@`` part wherever a URL 
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from urllib.parse import urlsplit
 
-_USERINFO = re.compile(r"(?<=//)[^/?#@\s]*@")
+# user:password@ after //, or after any / or : (http:/u:pw@h, a scheme-less u:pw@h)
+_USERINFO = re.compile(r"(?:(?<=/)|(?<=:)|^)[^/?#@\s]*@")
+_LABEL = r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
+_HOSTNAME = re.compile(rf"{_LABEL}(\.{_LABEL})*\.?")
 _CONTROL = re.compile(r"[\x00-\x20\x7f]")
 
 
@@ -27,9 +31,24 @@ def problem(url: str, schemes: tuple[str, ...] = ("http", "https")) -> str | Non
         return "holds a user name or password (user:password@): give credentials as options"
     if not parts.hostname:
         return "no host in it"
+    if not _host_ok(parts.hostname):
+        return f"host {parts.hostname[:60]!r} is no host name or IP address"
     if port == 0:
         return "port 0"
     return None
+
+
+def _host_ok(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        pass
+    try:
+        ascii_host = host.encode("idna").decode("ascii")  # an internationalised name
+    except UnicodeError:
+        return False
+    return len(ascii_host) <= 253 and _HOSTNAME.fullmatch(ascii_host) is not None
 
 
 def redact(text: str) -> str:

@@ -39,7 +39,8 @@ class CaError(Exception):
 
 
 # What cryptography raises for damaged input, often only when a field is first read.
-_DAMAGED = (ValueError, TypeError, IndexError, KeyError, UnsupportedAlgorithm)
+_DAMAGED = (ValueError, TypeError, IndexError, KeyError, UnsupportedAlgorithm,
+            x509.InvalidVersion)
 
 
 def _damaged(path: Path, exc: Exception) -> ProxyError:
@@ -129,7 +130,7 @@ def read_proxy(path: str | Path) -> ProxyInfo:
     data = _read(path)
     try:
         certs = x509.load_pem_x509_certificates(data)
-    except ValueError:
+    except (ValueError, x509.InvalidVersion):
         raise ProxyError(f"{path}: no PEM certificate in it") from None
     if b"PRIVATE KEY-----" not in data:
         raise ProxyError(f"{path}: no private key in it (not a proxy file)")
@@ -200,7 +201,7 @@ def _anchors(cacert: Path) -> list[x509.Certificate]:
             try:
                 certs = x509.load_pem_x509_certificates(files.read_bytes(f, files.CA_LIMIT))
                 found += [c for c in certs if c.subject is not None]  # damaged: ValueError
-            except (ValueError, files.FileProblem):
+            except (ValueError, x509.InvalidVersion, files.FileProblem):
                 continue
     if not found:
         raise CaError(f"CA bundle {cacert}: no readable CA certificate in it")
@@ -223,7 +224,7 @@ def _verify(path: Path, anchors: list[x509.Certificate], cacert: str | Path,
             now: dt.datetime) -> None:
     try:
         certs = x509.load_pem_x509_certificates(_read(path))
-    except ValueError:
+    except (ValueError, x509.InvalidVersion):
         raise ProxyError(f"{path}: no PEM certificate in it") from None
     for cert in certs:
         if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:

@@ -12,7 +12,7 @@ from keystoneauth1 import exceptions as ks_exc
 
 from probes.config.site import Site
 from probes.deadline import Deadline, DeadlineExceeded
-from probes.drivers.answer import answer, count, obj, objects, text
+from probes.drivers.answer import MALFORMED, answer, count, obj, objects, text
 from probes.drivers.base import (
     Choice,
     Discovery,
@@ -112,6 +112,9 @@ class OpenStackDriver:
                               transient=True, maybe_done=True) from None
         except ks_exc.ClientException as exc:
             raise DriverError(f"{what}: {type(exc).__name__}: {exc}"[:300]) from None
+        except MALFORMED as exc:  # keystoneauth reads the token's catalog only now
+            raise DriverError(f"{what}: the catalog in Keystone's token is malformed "
+                              f"({type(exc).__name__}: {exc})"[:300]) from None
         if resp.status_code in ok:
             return resp
         message = f"{what}: HTTP {resp.status_code}: {_message(resp)}"

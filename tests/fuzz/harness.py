@@ -93,8 +93,10 @@ values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3)
 words = st.text(alphabet=string.ascii_letters + string.digits + "_-.:/@[]%~ ", max_size=30)
 
 
-def urls(port: int) -> st.SearchStrategy[str]:
-    """URLs an operator might type, all on loopback (or not URLs at all)."""
+def urls(port: int, names: bool = True) -> st.SearchStrategy[str]:
+    """URLs an operator might type, all on loopback, and (`names`) words that are no URL — not
+    for an option that takes HOST:PORT (--pushgateway): a word there is a host name to look up,
+    a DNS query the test guards refuse."""
     host = st.sampled_from(["127.0.0.1", "[::1]", "localhost", "[::1", "::1", "127.0.0.1]",
                             "", "u:" + SECRET + "@127.0.0.1", "127.0.0.1:abc",
                             f"127.0.0.1:{port}", f"[::1]:{port}", "127.0.0.1:99999",
@@ -102,7 +104,8 @@ def urls(port: int) -> st.SearchStrategy[str]:
     scheme = st.sampled_from(["http://", "https://", "ftp://", "", "http:/", "HTTP://",
                               "file://", "http:///"])
     path = st.sampled_from(["/v3", "", "/", "/v3?x=1", "/v3#f", "/\x00", "/é"])
-    return st.builds(lambda s, h, p: s + h + p, scheme, host, path) | words
+    built = st.builds(lambda s, h, p: s + h + p, scheme, host, path)
+    return built | words if names else built
 
 
 def devices(work: Path) -> list[str]:

@@ -190,3 +190,17 @@ def test_a_unicode_digit_in_a_report_is_no_number() -> None:
     reading = read(console, NONCE)
     assert reading.report is not None and reading.report.authorized_keys == 0
     assert not reading.report.complete
+
+
+def test_a_malformed_create_answer_may_have_created_a_server(
+        cloud: Callable[..., None]) -> None:
+    """Nova accepted (202) but the answer names no server: the server may exist, so the error
+    is ``maybe_done`` and the runner looks for it by its run id (docs/cleanup.md)."""
+    for body in ({}, {"server": {}}, {"server": {"id": 5}}, b"not json", []):
+        table = answers()
+        table[("POST", f"{NOVA}/servers")] = (202, body)
+        cloud(table)
+        driver = OpenStackDriver(login(SITE, 5).session, SITE, Deadline(10))
+        with pytest.raises(DriverError, match=r"^create: malformed answer") as caught:
+            driver.create(ServerSpec("n", "img-1", "f1", None, "", {}))
+        assert caught.value.maybe_done and not caught.value.transient

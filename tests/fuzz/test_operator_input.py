@@ -151,7 +151,7 @@ def arguments(draw: st.DrawFn, port: int, work: Path, command: str) -> list[str]
         options.update({"--port": numbers, "--monitoring-host": st.text(max_size=300),
                         "--warn-phase": words, "--crit-phase": ranges.map(lambda r: f"boot={r}"),
                         "--json": paths(work), "--textfile": paths(work),
-                        "--pushgateway": urls(port), "--sweep-max-age": numbers,
+                        "--pushgateway": urls(port, names=False), "--sweep-max-age": numbers,
                         "--mjf-keys": words, "--ipv6": words, "--image-property": words,
                         "--state-dir": paths(work)})
     if command == "keystone":
