@@ -133,6 +133,8 @@ class Image(_Model):
     container_format: str = "bare"
     visibility: Literal["public", "private", "shared", "community"] = "public"
     size: int = Field(16_338_944, ge=0)
+    protected: bool = False
+    os_hidden: bool = False  # listed only when asked for (os_hidden=true)
     properties: dict[str, str] = Field(default_factory=dict)
 
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
+from probes.sandbox.api import glance_query
 from probes.sandbox.api.errors import glance_error
+from probes.sandbox.api.glance_schema import image_schema, images_schema
 from probes.sandbox.api.paging import after_marker
 from probes.sandbox.api.routes import Ctx, Reply, collect, route
 from probes.sandbox.inventory import ImageRec
@@ -41,7 +43,8 @@ def image_doc(img: ImageRec) -> dict[str, Any]:
     spec = img.spec
     doc: dict[str, Any] = {
         "id": img.id, "name": spec.name, "status": "active", "visibility": spec.visibility,
-        "protected": False, "os_hidden": False, "checksum": img.id.replace("-", ""),
+        "protected": spec.protected, "os_hidden": spec.os_hidden,
+        "checksum": img.id.replace("-", ""),
         "os_hash_algo": "sha512", "os_hash_value": (img.id.replace("-", "") * 4)[:128],
         "owner": img.owner, "size": spec.size, "virtual_size": None,
         "min_ram": spec.min_ram, "min_disk": spec.min_disk,
@@ -54,33 +57,25 @@ def image_doc(img: ImageRec) -> dict[str, Any]:
     return doc
 
 
-_FILTERS = ("name", "status", "visibility", "disk_format", "container_format", "owner")
-
-
-def _visible(ctx: Ctx) -> list[ImageRec]:
+def _visible(ctx: Ctx) -> list[dict[str, Any]]:
+    """The documents of the images the query selects, in its order."""
     assert ctx.token is not None and ctx.token.project is not None
     inv = ctx.cloud.inventory
     pid = ctx.token.project.id
     images = [i for i in inv.images.values() if inv.image_visible(i, pid)]
-    visibility = ctx.query("visibility")
-    if visibility is None:
+    if ctx.query("visibility") is None:
         images = [i for i in images if i.spec.visibility != "community"]
-    for key in _FILTERS:
-        want = ctx.query(key)
-        if want is not None and (key, want) != ("visibility", "all"):  # all: every visible one
-            images = [i for i in images if str(image_doc(i).get(key)) == want]
-    for key, value in ctx.request.args.items():
-        if key not in _FILTERS and key not in ("limit", "marker", "sort", "sort_key",
-                                               "sort_dir", "member_status"):
-            images = [i for i in images if i.spec.properties.get(key) == value]
-    return sorted(images, key=lambda i: (-i.created, i.id))
+    args = ctx.request.args
+    docs = glance_query.select([image_doc(i) for i in images], args,
+                               lambda d: d["visibility"] == "shared")
+    return glance_query.order(docs, args)
 
 
 @route("/image/v2/images", "GET", "image", "images")
 def images(ctx: Ctx) -> Reply:
     """GET /v2/images with filters, limit and marker; ``next`` when more remain."""
     marker = ctx.query("marker")
-    found = after_marker(_visible(ctx), marker, lambda i: i.id)
+    found = after_marker(_visible(ctx), marker, lambda d: str(d["id"]))
     if found is None:
         raise glance_error(400, f"marker {marker} could not be found.")
     raw = ctx.query("limit")
@@ -91,12 +86,12 @@ def images(ctx: Ctx) -> Reply:
     except ValueError:
         raise glance_error(400, "limit param must be positive") from None
     page = found[:limit]
-    body: dict[str, Any] = {"images": [image_doc(i) for i in page],
+    body: dict[str, Any] = {"images": page,
                             "first": "/v2/images", "schema": "/v2/schemas/images"}
     if len(found) > limit and page:
         # Glance's next link is the request's query (filters, limit) with the new marker.
         params = [(k, v) for k, v in ctx.request.args.items(multi=True) if k != "marker"]
-        body["next"] = "/v2/images?" + urlencode([*params, ("marker", page[-1].id)])
+        body["next"] = "/v2/images?" + urlencode([*params, ("marker", page[-1]["id"])])
     return Reply(200, body)
 
 
@@ -108,6 +103,18 @@ def image_show(ctx: Ctx, image_id: str) -> Reply:
     if img is None or not ctx.cloud.inventory.image_visible(img, ctx.token.project.id):
         raise glance_error(404, f"No image found with ID {image_id}")
     return Reply(200, image_doc(img))
+
+
+@route("/image/v2/schemas/image", "GET", "image", "schemas")
+def schema_image(ctx: Ctx) -> Reply:
+    """GET /v2/schemas/image: python-glanceclient reads it before any image call."""
+    return Reply(200, image_schema())
+
+
+@route("/image/v2/schemas/images", "GET", "image", "schemas")
+def schema_images(ctx: Ctx) -> Reply:
+    """GET /v2/schemas/images: the list's schema."""
+    return Reply(200, images_schema())
 
 
 ROUTES = collect(globals())
