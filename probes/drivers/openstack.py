@@ -51,6 +51,16 @@ def _message(resp: requests.Response) -> str:
     return str(body)[:200]
 
 
+_FAMILY_RANK = {"IPv4 and IPv6": 0, "IPv4 only": 1, "IPv6 only": 2}
+
+
+def _family(versions: set[int]) -> str:
+    """A network's address families, in words."""
+    if {4, 6} <= versions:
+        return "IPv4 and IPv6"
+    return "IPv4 only" if 4 in versions else "IPv6 only" if 6 in versions else "no subnet seen"
+
+
 def _flavors(doc: Any) -> list[dict[str, Any]]:
     """The flavors of a /flavors/detail answer, each with a string id and name and whole
     numbers for vcpus, ram and disk."""
@@ -201,12 +211,33 @@ class OpenStackDriver:
             return Choice(nets[0]["id"], nets[0]["name"])
         usable = [n for n in nets if n.get("subnets") and not n.get("router:external")]
         own = [n for n in usable if n.get("project_id", n.get("tenant_id")) == project_id]
-        shared = [n for n in usable if n.get("shared")]
-        if not (own or shared):
+        shared = [n for n in usable if n.get("shared") and n not in own]
+        candidates = own + shared
+        if not candidates:
             return None
-        pick = (own or shared)[0]
-        return Choice(pick["id"], pick["name"], "own" if own else "shared",
-                      tuple(sorted(n["name"] for n in nets)))
+        families = self._families([n["id"] for n in candidates]) if len(candidates) > 1 else {}
+        ranked = sorted(candidates, key=lambda n: (_FAMILY_RANK.get(
+            _family(families.get(n["id"], set())), 3), n not in own, n["name"]))
+        pick = ranked[0]
+        whose = "own" if pick in own else "shared"
+        if len(candidates) == 1:
+            why = f"{whose}, the only usable network"
+        else:
+            others = ", ".join(f"{n['name']} ({_family(families.get(n['id'], set()))})"
+                               for n in ranked[1:])
+            why = (f"{whose}, {_family(families.get(pick['id'], set()))}: preferred over "
+                   f"{others} (both IPv4 and IPv6 first, then IPv4 only; own before shared)")
+        return Choice(pick["id"], pick["name"], why, tuple(sorted(n["name"] for n in nets)))
+
+    def _families(self, network_ids: list[str]) -> dict[str, set[int]]:
+        """Which IP versions each network's subnets have (one subnet list)."""
+        resp = self.call(self.network, "GET", "/v2.0/subnets", ok=(200,), what="subnet list")
+        found: dict[str, set[int]] = {n: set() for n in network_ids}
+        with answer("subnet list"):
+            for sub in objects(obj(resp.json()).get("subnets", [])):
+                if sub.get("network_id") in found:
+                    found[sub["network_id"]].add(count(sub["ip_version"]))
+        return found
 
     def discover(self, project_id: str = "") -> Discovery:
         """Image, smallest fitting flavor, network (None means Nova's "auto")."""

@@ -178,7 +178,9 @@ class LifecycleRunner:
             found = driver.discover(self.login.project_id)
             ph.done(Outcome.PASSED, _describe(found), image=found.image.name,
                     flavor=found.flavor.name, network=found.network.name if found.network
-                    else "auto", flavors_available=list(found.flavor.available))
+                    else "auto", network_why=found.network.detail if found.network
+                    else "no usable network: the cloud chooses (auto)",
+                    flavors_available=list(found.flavor.available))
         self._sweep(driver)
         self._create_and_boot(driver, found, lock)
         self._reach(4)

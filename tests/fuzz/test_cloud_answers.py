@@ -66,7 +66,13 @@ def answers() -> dict[tuple[str, str], tuple[int, Any]]:
              "min_disk": 0, "min_ram": 0}]}),
         ("GET", f"{NEUTRON}/v2.0/networks"): (200, {"networks": [
             {"id": "net-1", "name": "net", "subnets": ["s1"], "project_id": "p1",
-             "shared": False}]}),
+             "shared": False},
+            {"id": "net-2", "name": "shared", "subnets": ["s2", "s3"], "project_id": "admin",
+             "shared": True}]}),
+        ("GET", f"{NEUTRON}/v2.0/subnets"): (200, {"subnets": [
+            {"id": "s1", "network_id": "net-1", "ip_version": 4},
+            {"id": "s2", "network_id": "net-2", "ip_version": 4},
+            {"id": "s3", "network_id": "net-2", "ip_version": 6}]}),
         ("POST", f"{NOVA}/servers"): (202, {"server": {"id": "srv-1"}}),
         ("GET", f"{NOVA}/servers/srv-1"): (200, {"server": server}),
         ("GET", f"{NOVA}/servers/detail"): (200, {"servers": [server], "servers_links": []}),
@@ -123,7 +129,9 @@ def test_the_healthy_answers_pass(cloud: Callable[..., None]) -> None:
     cloud(answers())
     session = login(SITE, 5)
     driver = OpenStackDriver(session.session, SITE, Deadline(10))
-    assert driver.discover("p1").flavor.name == "tiny"
+    found = driver.discover("p1")
+    assert found.flavor.name == "tiny"
+    assert found.network is not None and found.network.name == "shared"  # IPv4 and IPv6
     assert driver.create(ServerSpec("n", "img-1", "f1", None, "", {})) == "srv-1"
     assert driver.status("srv-1").addresses == ((4, "198.51.100.7"),)
     assert [s.id for s in driver.list_own({"fedprobe.run": "r1"})] == ["srv-1"]

@@ -106,3 +106,27 @@ def test_plain_http_only_to_loopback(sandbox_factory: Callable[..., Sandbox]) ->
     run = vm(plain, "-H", "http://keystone.example.org:5000/v3")
     # the configuration's fault, found before anything is sent: UNKNOWN, not the site's CRITICAL
     assert run.returncode == 3 and "plain http to a non-loopback host" in run.stdout
+
+
+def test_the_network_with_both_families_is_preferred(
+        sandbox_factory: Callable[..., Sandbox]) -> None:
+    """Several usable networks: both IPv4 and IPv6 first, then IPv4 only, own before shared —
+    not the first one listed (issue 18); -vv says which and why."""
+    networks = [
+        {"name": "a-v4-only", "project": "demo",
+         "subnets": [{"name": "a4", "cidr": "198.51.100.0/26"}]},
+        {"name": "b-v6-only", "project": "demo",
+         "subnets": [{"name": "b6", "cidr": "2001:db8:fed:3::/64"}]},
+        {"name": "c-dual", "shared": True,
+         "subnets": [{"name": "c4", "cidr": "198.51.100.64/26"},
+                     {"name": "c6", "cidr": "2001:db8:fed:4::/64"}]},
+        {"name": "public", "shared": True, "external": True},
+    ]
+    run = vm(sandbox_factory(make_config(networks=networks)))
+    assert "network c-dual" in run.stdout, run.stdout
+    assert ("discover.network_why = shared, IPv4 and IPv6: preferred over a-v4-only (IPv4 "
+            "only), b-v6-only (IPv6 only)") in run.stdout
+    networks[2]["subnets"] = networks[2]["subnets"][:1]  # c-dual now IPv4 only, and shared
+    run = vm(sandbox_factory(make_config(networks=networks)))
+    assert "network a-v4-only" in run.stdout, run.stdout  # own before shared
+    assert "discover.network_why = own, IPv4 only: preferred over c-dual" in run.stdout
