@@ -84,3 +84,23 @@ def test_sdk_sees_nova_errors(sandbox: Sandbox) -> None:
     with pytest.raises(openstack.exceptions.ForbiddenException, match="Quota exceeded"):
         conn.compute.create_server(name="over", image_id=image.id, flavor_id="42",
                                    networks=[{"uuid": network.id}])
+
+
+def test_quotas_and_projects_as_a_user_sees_them(sandbox_factory: Callable[..., Sandbox]) -> None:
+    """Neutron's quota calls `openstack quota show` makes, and Keystone refusing the project
+    list to a non-admin (403), as real clouds do (issue 18); before: 404 for both."""
+    sb = sandbox_factory()
+    conn = connect(sb)
+    project = conn.current_project_id
+    quota = conn.network.get_quota(project)
+    assert (quota.networks, quota.ports, quota.routers) == (100, 500, 10)
+    details = conn.network.get_quota(project, details=True)
+    assert details.networks == {"limit": 100, "used": 1, "reserved": 0}  # demo-net
+    assert details.subnets["used"] == 2 and details.ports["used"] == 0
+    assert conn.network.get_quota_default(project).floating_ips == 50
+    with pytest.raises(openstack.exceptions.ForbiddenException):
+        conn.network.get_quota("some-other-project")
+    with pytest.raises(openstack.exceptions.ForbiddenException,
+                       match="identity:list_projects"):
+        list(conn.identity.projects())
+    assert project in {p.id for p in conn.identity.user_projects(conn.current_user_id)}

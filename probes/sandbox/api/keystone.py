@@ -166,6 +166,20 @@ def auth_projects(ctx: Ctx) -> Reply:
                                  "previous": None, "next": None}})
 
 
+@route("/identity/v3/projects", "GET", "identity", "projects")
+def projects(ctx: Ctx) -> Reply:
+    """GET /v3/projects: every project, for an admin only (policy identity:list_projects) —
+    a user lists its own with /v3/auth/projects, as clients fall back to."""
+    assert ctx.token is not None
+    if "admin" not in ctx.token.user.roles:
+        raise keystone_error(403, "You are not authorized to perform the requested action: "
+                                  "identity:list_projects.")
+    every = ctx.cloud.identity.projects
+    return Reply(200, {"projects": [_project_doc(ctx, every[p]) for p in sorted(every)],
+                       "links": {"self": f"{auth_url(ctx.base_url)}/projects",
+                                 "previous": None, "next": None}})
+
+
 @route("/identity/v3/users/<user_id>/projects", "GET", "identity", "projects")
 def user_projects(ctx: Ctx, user_id: str) -> Reply:
     """GET /v3/users/{id}/projects (only one's own, as for a non-admin)."""

@@ -112,4 +112,52 @@ def subnet_show(ctx: Ctx, subnet_id: str) -> Reply:
     raise neutron_error(404, "SubnetNotFound", f"Subnet {subnet_id} could not be found.")
 
 
+# Neutron's default quotas ([quotas] in neutron.conf); -1 would be unlimited.
+_QUOTA_LIMITS = {"network": 100, "subnet": 100, "subnetpool": -1, "port": 500, "router": 10,
+                 "floatingip": 50, "security_group": 10, "security_group_rule": 100,
+                 "rbac_policy": 10, "trunk": -1}
+
+
+def _quota_project(ctx: Ctx, project_id: str) -> str:
+    """The project asked for, if the token may see its quota (a non-admin: only its own)."""
+    assert ctx.token is not None and ctx.token.project is not None
+    if project_id != ctx.token.project.id and "admin" not in ctx.token.user.roles:
+        raise neutron_error(403, "HTTPForbidden", "Non-admin is not authorized to access "
+                                                  "quotas for another project")
+    return project_id
+
+
+def _used(ctx: Ctx, project_id: str) -> dict[str, int]:
+    """What the sandbox models of a project's usage: its networks, subnets and ports (one per
+    server); the rest it has none of."""
+    nets = [n for n in ctx.cloud.inventory.networks.values() if n.project_id == project_id]
+    used = dict.fromkeys(_QUOTA_LIMITS, 0)
+    used["network"] = len(nets)
+    used["subnet"] = sum(len(n.subnets) for n in nets)
+    used["port"] = ctx.cloud.servers.count_for(project_id)
+    return used
+
+
+@route(f"{_PREFIX}/quotas/<project_id>", "GET", "network", "quotas")
+def quota_show(ctx: Ctx, project_id: str) -> Reply:
+    """GET /v2.0/quotas/{project_id} (`openstack quota show` asks it)."""
+    _quota_project(ctx, project_id)
+    return Reply(200, {"quota": dict(_QUOTA_LIMITS)})
+
+
+@route(f"{_PREFIX}/quotas/<project_id>/default", "GET", "network", "quotas")
+def quota_default(ctx: Ctx, project_id: str) -> Reply:
+    """GET /v2.0/quotas/{project_id}/default: the defaults (the sandbox sets no other)."""
+    _quota_project(ctx, project_id)
+    return Reply(200, {"quota": dict(_QUOTA_LIMITS)})
+
+
+@route(f"{_PREFIX}/quotas/<project_id>/details", "GET", "network", "quotas")
+def quota_details(ctx: Ctx, project_id: str) -> Reply:
+    """GET /v2.0/quotas/{project_id}/details: limit, used and reserved per resource."""
+    used = _used(ctx, _quota_project(ctx, project_id))
+    return Reply(200, {"quota": {k: {"limit": v, "used": used[k], "reserved": 0}
+                                 for k, v in _QUOTA_LIMITS.items()}})
+
+
 ROUTES = collect(globals())
