@@ -12,9 +12,11 @@ import pytest
 import requests
 
 from probes.sandbox import Sandbox, SandboxConfig
+from tests.guards import litter
 from tests.guards import session as guards
 
 GUARDS = guards.start()  # before any test module is imported
+LITTER_BEFORE = litter.untracked()
 
 
 @pytest.fixture(autouse=True)
@@ -35,6 +37,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if late:
         print("\ntest guards refused, outside a test:\n"
               + "\n".join(f"  {v.line()}" for v in late), file=sys.stderr)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    litter_found = sorted(litter.untracked() - LITTER_BEFORE)
+    if litter_found:
+        print("\ntests left files in the checkout (write to tmp_path instead):\n"
+              + "\n".join(f"  {name}" for name in litter_found[:20]), file=sys.stderr)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 

@@ -74,6 +74,14 @@ def valid_url(plugin: str, command: str, flag: str, url: str | None) -> None:
         raise UsageError(plugin, command, f"{flag} {urls.redact(url or '')[:80]!r}: {wrong}")
 
 
+def named_path(value: str) -> Path:
+    """An argparse type for a path option: "" is refused (Path("") is the current directory,
+    so an empty --textfile or --state-dir would write wherever the plugin was started)."""
+    if not value.strip():
+        raise argparse.ArgumentTypeError("empty: give a path")
+    return Path(value)
+
+
 class CommandParser(argparse.ArgumentParser):
     """argparse, except that a plugin's parser (plugin set) raises UsageError on bad input."""
 

@@ -18,6 +18,7 @@ from probes.cli.plugin import (
     add_nagios_options,
     add_plugin,
     nagios_ranges,
+    named_path,
     valid_files,
     valid_timeout,
 )
@@ -38,7 +39,7 @@ def register(sub: Any) -> None:
                    description="Check an X509 proxy: file and permissions, expiry, chain, VOMS "
                                "AC.")
     p.add_argument("-H", "--hostname", help="accepted for ARGO; names the service")
-    p.add_argument("--file", type=Path,
+    p.add_argument("--file", type=named_path,
                    help="proxy file (default: $X509_USER_PROXY, else /tmp/x509up_u<uid>)")
     p.add_argument("--cacert", help="CA bundle or hashed CA directory to verify the chain")
     p.add_argument("--vo", help="VO whose VOMS attribute certificate must be present")

@@ -4,8 +4,9 @@ building the Site from them and the other sources. Used by `fedprobe vm`, `keyst
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from probes.cli.plugin import named_path
 
 if TYPE_CHECKING:
     from probes.config.site import Site
@@ -21,7 +22,7 @@ def add_target_options(p: argparse.ArgumentParser) -> None:
     """-H, sites file, clouds.yaml, auth options (secrets only as files), region, TLS."""
     t = p.add_argument_group("target (later sources win: --sites, OS_*, --os-cloud, flags)")
     t.add_argument("-H", "--hostname", help="Keystone URL, or a site name in --sites")
-    t.add_argument("--sites", type=Path, help="fedprobe sites file or EGI per-site YAML")
+    t.add_argument("--sites", type=named_path, help="fedprobe sites file or EGI per-site YAML")
     t.add_argument("--site", help="site name in --sites (default: -H)")
     t.add_argument("--vo", help="VO whose project to use (EGI per-site files)")
     t.add_argument("--os-cloud", help="cloud name in clouds.yaml")

@@ -5,7 +5,6 @@ endpoint, writing the file atomically with mode 0600 (what ARGO's separate OIDC 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
 from probes import files
@@ -15,6 +14,7 @@ from probes.cli.plugin import (
     add_nagios_options,
     add_plugin,
     nagios_ranges,
+    named_path,
     valid_files,
     valid_timeout,
     valid_url,
@@ -32,15 +32,15 @@ def register(sub: Any) -> None:
                         "file",
                    description="Check an OIDC access token file's expiry; refresh it when due.")
     p.add_argument("-H", "--hostname", help="accepted for ARGO; names the service")
-    p.add_argument("--file", type=Path, required=True, help="access token file")
+    p.add_argument("--file", type=named_path, required=True, help="access token file")
     add_nagios_options(p, timeout=30.0, warning="600:", critical="120:",
                        measures="seconds left")
     r = p.add_argument_group("refresh at the token endpoint when below the warning threshold")
     r.add_argument("--refresh", action="store_true")
-    r.add_argument("--refresh-token-file", type=Path)
+    r.add_argument("--refresh-token-file", type=named_path)
     r.add_argument("--token-endpoint")
     r.add_argument("--client-id")
-    r.add_argument("--client-secret-file", type=Path)
+    r.add_argument("--client-secret-file", type=named_path)
     r.add_argument("--cacert", help="CA bundle or directory for the token endpoint")
     p.set_defaults(run=run)
 

@@ -20,6 +20,7 @@ from probes.cli.plugin import (
     add_nagios_options,
     add_plugin,
     nagios_ranges,
+    named_path,
     valid_timeout,
     valid_url,
 )
@@ -54,7 +55,7 @@ def register(sub: Any) -> None:
     v.add_argument("--sweep-max-age", type=float,
                    help=f"seconds after which this host's untracked probe VMs are swept "
                         f"(at least {AGE_FLOOR:g}, the default)")
-    v.add_argument("--state-dir", type=Path, metavar="DIR",
+    v.add_argument("--state-dir", type=named_path, metavar="DIR",
                    help="the ledger of this machine's runs (default: $FEDPROBE_STATE_DIR, "
                         "/var/lib/fedprobe if writable, else $XDG_STATE_HOME/fedprobe)")
     pol = p.add_argument_group("site policy")
@@ -66,9 +67,9 @@ def register(sub: Any) -> None:
     add_nagios_options(n, timeout=300.0)
     n.add_argument("--warn-phase", action="append", default=[], metavar="PHASE=RANGE")
     n.add_argument("--crit-phase", action="append", default=[], metavar="PHASE=RANGE")
-    n.add_argument("--json", type=Path, metavar="FILE", help="also write the result as JSON")
+    n.add_argument("--json", type=named_path, metavar="FILE", help="also write the result as JSON")
     m = p.add_argument_group("Prometheus (one-shot)")
-    m.add_argument("--textfile", type=Path, metavar="DIR",
+    m.add_argument("--textfile", type=named_path, metavar="DIR",
                    help="also write DIR/fedprobe_vm_<site>.prom for node_exporter's textfile "
                         "collector (atomically)")
     m.add_argument("--pushgateway", metavar="URL",

@@ -8,7 +8,9 @@ load), a bounded number of examples. By hand, a larger random search:
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 # function_scoped_fixture: the per-test state directory (tests/conftest.py) is shared by the
@@ -20,3 +22,10 @@ settings.register_profile("ci", max_examples=60, derandomize=True, deadline=None
 settings.register_profile("large", max_examples=2000, deadline=None,
                           suppress_health_check=_SLOW_OK)
 settings.load_profile(os.environ.get("FEDPROBE_FUZZ", "ci"))
+
+
+@pytest.fixture(autouse=True)
+def _elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fuzzed runs start in a directory of their own: a relative path an example draws (or one
+    a bug takes for the current directory) lands there, never in the checkout."""
+    monkeypatch.chdir(tmp_path)

@@ -305,6 +305,15 @@ def test_json_to_a_directory_is_refused_before_the_run(port: int, work: Path) ->
     assert sorted(p.name for p in work.iterdir()) == ["home", "out", "pw"]
 
 
+@pytest.mark.parametrize("flag", ["--json", "--textfile", "--state-dir", "--sites"])
+def test_an_empty_path_is_refused_not_taken_for_the_current_directory(
+        port: int, work: Path, monkeypatch: pytest.MonkeyPatch, flag: str) -> None:
+    monkeypatch.chdir(work)  # were "" taken for ".", the run would write here
+    r = run([*base(port, work), flag, ""], environ(work))
+    unknown(r, "FEDCLOUD_VM", f"{flag}: empty: give a path")
+    assert sorted(p.name for p in work.iterdir()) == ["home", "pw"]
+
+
 def test_json_never_replaces_a_device(port: int, work: Path) -> None:
     from tests.fuzz.harness import devices
 
