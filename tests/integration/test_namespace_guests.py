@@ -634,7 +634,10 @@ def test_leftovers_of_a_killed_sandbox_are_reaped(tmp_path: Path,
     base = info["base_url"]
     image = requests.get(f"{base}/image/v2/images?name=cirros-0.6.2-x86_64", headers=headers,
                          timeout=10).json()["images"][0]["id"]
-    server = {"name": "orphan", "imageRef": image, "flavorRef": "42", "networks": "auto"}
+    net = requests.get(f"{base}/networking/v2.0/networks?name=demo-net", headers=headers,
+                       timeout=10).json()["networks"][0]["id"]
+    server = {"name": "orphan", "imageRef": image, "flavorRef": "42",
+              "networks": [{"uuid": net}]}
     sid = requests.post(f"{base}/compute/v2.1/servers", json={"server": server},
                         headers=headers, timeout=10).json()["server"]["id"]
     deadline = time.monotonic() + 20

@@ -14,6 +14,7 @@ from probes.sandbox.api.errors import ApiError, nova_error
 from probes.sandbox.api.http import Ctx
 from probes.sandbox.inventory import FlavorRec, ImageRec, NetworkRec
 
+KNOWN_ZONE = "nova"  # the one zone the sandbox lists (servers, networks, metadata)
 _BASE_KEYS = {"name", "imageRef", "flavorRef", "networks", "user_data", "metadata",
               "config_drive", "key_name", "availability_zone", "security_groups", "adminPass",
               "accessIPv4", "accessIPv6", "OS-DCF:diskConfig", "block_device_mapping",
@@ -112,12 +113,16 @@ def _networks(ctx: Ctx, server: dict[str, Any], project_id: str,
     if value == "none" and mv >= (2, 37):
         return ()
     if value == "auto" and mv >= (2, 37):
+        # Nova picks the one usable network; without the auto-allocated-topology extension
+        # it cannot create one, and with several it will not guess (nova/network/neutron.py)
         usable = _usable(ctx, project_id)
-        own = [n for n in usable if n.project_id == project_id]
         if not usable:
             raise nova_error(400, f"Unable to automatically allocate a network for project "
                                   f"{project_id}")
-        return ((own or usable)[0],)
+        if len(usable) > 1:
+            raise nova_error(409, "Multiple possible networks found, use a Network ID to be "
+                                  "more specific.")
+        return (usable[0],)
     if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
         raise _invalid("networks", value, "Must be a list of objects (or 'auto'/'none' from "
                                           "microversion 2.37).")
@@ -188,6 +193,9 @@ def parse_create(ctx: Ctx, body: dict[str, Any], project_id: str) -> CreateReque
     flavor = _flavor(ctx, server)
     image = _image(ctx, server, project_id)
     networks = _networks(ctx, server, project_id, mv)
+    zone = server.get("availability_zone")
+    if zone is not None and zone != KNOWN_ZONE:
+        raise nova_error(400, "The requested availability zone is not available")
     if server.get("key_name") is not None:
         raise nova_error(400, "Invalid key_name provided.")
     for group in server.get("security_groups") or []:
