@@ -10,6 +10,8 @@ from probes.sandbox.config import Flavor, Image, SandboxConfig
 from probes.sandbox.identity import IdentityStore
 from probes.sandbox.ids import stable_hex, stable_uuid
 
+ZONE = "nova"  # the one availability zone: of servers, networks, metadata, os-availability-zone
+
 
 @dataclass(frozen=True)
 class ImageRec:

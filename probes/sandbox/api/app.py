@@ -21,7 +21,10 @@ from probes.sandbox.api import (
     keystone,
     neutron,
     nova_extras,
+    nova_ips,
+    nova_quotas,
     nova_servers,
+    nova_zones,
     oidc,
 )
 from probes.sandbox.api.errors import ApiError, service_error, unauthorized
@@ -39,6 +42,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ALL_ROUTES: list[Route] = [*keystone.ROUTES, *nova_servers.ROUTES, *nova_extras.ROUTES,
+                           *nova_zones.ROUTES, *nova_ips.ROUTES, *nova_quotas.ROUTES,
                            *glance.ROUTES, *neutron.ROUTES, *oidc.ROUTES, *control.ROUTES]
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from probes.sandbox.api.errors import neutron_error
 from probes.sandbox.api.routes import Ctx, Reply, collect, route
-from probes.sandbox.inventory import NetworkRec, SubnetRec
+from probes.sandbox.inventory import ZONE, NetworkRec, SubnetRec
 
 _PREFIX = "/networking/v2.0"
 _CREATED = "2026-01-01T00:00:00Z"
@@ -33,7 +33,7 @@ def network_doc(net: NetworkRec) -> dict[str, Any]:
     return {"id": net.id, "name": net.name, "status": net.status, "admin_state_up": True,
             "shared": net.shared, "router:external": net.external,
             "project_id": net.project_id, "tenant_id": net.project_id,
-            "subnets": [s.id for s in net.subnets], "mtu": 1450, "availability_zones": ["nova"],
+            "subnets": [s.id for s in net.subnets], "mtu": 1450, "availability_zones": [ZONE],
             "availability_zone_hints": [], "ipv4_address_scope": None,
             "ipv6_address_scope": None, "port_security_enabled": True, "description": "",
             "tags": [], "created_at": _CREATED, "updated_at": _CREATED, "revision_number": 1,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from probes.sandbox.api import nova_ips, nova_quotas, nova_zones
 from probes.sandbox.api.errors import nova_error
+from probes.sandbox.api.nova_quotas import numbers
 from probes.sandbox.api.nova_render import (
     MAX_VERSION,
     MIN_VERSION,
@@ -13,7 +13,7 @@ from probes.sandbox.api.nova_render import (
     flavor_doc,
     version_str,
 )
-from probes.sandbox.api.nova_servers import owned, usage
+from probes.sandbox.api.nova_servers import owned
 from probes.sandbox.api.nova_validate import metadata_of, tags_of
 from probes.sandbox.api.paging import after_marker
 from probes.sandbox.api.routes import Ctx, Reply, collect, route
@@ -268,15 +268,15 @@ def flavor_extra_specs(ctx: Ctx, flavor_id: str) -> Reply:
 def limits(ctx: Ctx) -> Reply:
     """GET /limits: absolute quota and usage of the project."""
     assert ctx.token is not None and ctx.token.project is not None
-    instances, cores, ram = usage(ctx, ctx.token.project.id)
-    quota = ctx.cloud.config.quota
+    n = numbers(ctx, ctx.token.project.id)
     absolute = {
-        "maxTotalInstances": quota.instances, "totalInstancesUsed": instances,
-        "maxTotalCores": quota.cores, "totalCoresUsed": cores,
-        "maxTotalRAMSize": quota.ram, "totalRAMUsed": ram,
-        "maxServerMeta": quota.metadata_items, "maxTotalKeypairs": 100,
-        "maxServerGroups": 10, "maxServerGroupMembers": 10,
-        "totalServerGroupsUsed": 0,
+        "maxTotalInstances": n["instances"][0], "totalInstancesUsed": n["instances"][1],
+        "maxTotalCores": n["cores"][0], "totalCoresUsed": n["cores"][1],
+        "maxTotalRAMSize": n["ram"][0], "totalRAMUsed": n["ram"][1],
+        "maxServerMeta": n["metadata_items"][0], "maxTotalKeypairs": n["key_pairs"][0],
+        "maxServerGroups": n["server_groups"][0],
+        "maxServerGroupMembers": n["server_group_members"][0],
+        "totalServerGroupsUsed": n["server_groups"][1],
     }
     mv = ctx.microversion or MIN_VERSION
     if mv < (2, 36):  # proxy APIs (networks, security groups) left the limits in 2.36
@@ -290,6 +290,4 @@ def limits(ctx: Ctx) -> Reply:
     return Reply(200, {"limits": {"rate": [], "absolute": absolute}})
 
 
-# small modules listed here so app.py's imports stay as they are
-ROUTES = [*collect(globals()), *nova_zones.ROUTES, *nova_ips.ROUTES,
-          *nova_quotas.ROUTES]
+ROUTES = collect(globals())

@@ -11,18 +11,22 @@ from probes.sandbox.api.routes import Ctx, Reply, collect, route
 _PREFIX = "/compute/v2.1"
 
 
+def numbers(ctx: Ctx, project_id: str) -> dict[str, tuple[int, int]]:
+    """{quota key: (limit, in_use)} of a project: what os-quota-sets and /limits both show."""
+    instances, cores, ram = usage(ctx, project_id)
+    quota = ctx.cloud.config.quota
+    return {"instances": (quota.instances, instances), "cores": (quota.cores, cores),
+            "ram": (quota.ram, ram), "metadata_items": (quota.metadata_items, 0),
+            "key_pairs": (100, 0), "server_groups": (10, 0), "server_group_members": (10, 0)}
+
+
 def _numbers(ctx: Ctx, project_id: str, action: str) -> dict[str, tuple[int, int]]:
-    """{key: (limit, in_use)}; another project's quota only for an admin, as Nova's policy."""
+    """numbers(); another project's quota only for an admin, as Nova's policy."""
     assert ctx.token is not None and ctx.token.project is not None
     if project_id != ctx.token.project.id and "admin" not in ctx.token.user.roles:
         raise nova_error(403, f"Policy doesn't allow os_compute_api:os-quota-sets:{action} "
                               "to be performed.")
-    instances, cores, ram = usage(ctx, project_id)
-    quota = ctx.cloud.config.quota
-    # the keys /limits also reports (maxTotalKeypairs, maxServerGroups...), same values
-    return {"instances": (quota.instances, instances), "cores": (quota.cores, cores),
-            "ram": (quota.ram, ram), "metadata_items": (quota.metadata_items, 0),
-            "key_pairs": (100, 0), "server_groups": (10, 0), "server_group_members": (10, 0)}
+    return numbers(ctx, project_id)
 
 
 @route(f"{_PREFIX}/os-quota-sets/<project_id>", "GET", "compute", "quota_show")

@@ -13,7 +13,7 @@ from typing import Any
 from probes.sandbox.api.errors import nova_error
 from probes.sandbox.api.http import Ctx
 from probes.sandbox.compute import Server
-from probes.sandbox.inventory import FlavorRec
+from probes.sandbox.inventory import ZONE, FlavorRec
 from probes.sandbox.timefmt import iso_z
 
 MIN_VERSION = (2, 1)
@@ -146,7 +146,7 @@ def server_doc(ctx: Ctx, server: Server, *, view: str = "show") -> dict[str, Any
         "links": links(ctx, "servers", server.id), "OS-DCF:diskConfig": "MANUAL",
         "key_name": server.key_name, "security_groups": [{"name": "default"}],
         "OS-SRV-USG:launched_at": _nova_time(server.launched_at),
-        "OS-SRV-USG:terminated_at": None, "OS-EXT-AZ:availability_zone": "nova",
+        "OS-SRV-USG:terminated_at": None, "OS-EXT-AZ:availability_zone": ZONE,
         "OS-EXT-STS:task_state": server.task_state, "OS-EXT-STS:vm_state": server.vm_state,
         "OS-EXT-STS:power_state": server.power_state,
         "os-extended-volumes:volumes_attached": [],

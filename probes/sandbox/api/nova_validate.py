@@ -12,9 +12,8 @@ from typing import Any
 
 from probes.sandbox.api.errors import ApiError, nova_error
 from probes.sandbox.api.http import Ctx
-from probes.sandbox.inventory import FlavorRec, ImageRec, NetworkRec
+from probes.sandbox.inventory import ZONE, FlavorRec, ImageRec, NetworkRec
 
-KNOWN_ZONE = "nova"  # the one zone the sandbox lists (servers, networks, metadata)
 _BASE_KEYS = {"name", "imageRef", "flavorRef", "networks", "user_data", "metadata",
               "config_drive", "key_name", "availability_zone", "security_groups", "adminPass",
               "accessIPv4", "accessIPv6", "OS-DCF:diskConfig", "block_device_mapping",
@@ -194,7 +193,7 @@ def parse_create(ctx: Ctx, body: dict[str, Any], project_id: str) -> CreateReque
     image = _image(ctx, server, project_id)
     networks = _networks(ctx, server, project_id, mv)
     zone = server.get("availability_zone")
-    if zone is not None and zone != KNOWN_ZONE:
+    if zone is not None and zone != ZONE:
         raise nova_error(400, "The requested availability zone is not available")
     if server.get("key_name") is not None:
         raise nova_error(400, "Invalid key_name provided.")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from probes.sandbox.api.nova_validate import KNOWN_ZONE
 from probes.sandbox.api.routes import Ctx, Reply, collect, route
+from probes.sandbox.inventory import ZONE
 
 _PREFIX = "/compute/v2.1"
 
@@ -12,7 +12,7 @@ _PREFIX = "/compute/v2.1"
 def availability_zones(ctx: Ctx) -> Reply:
     """GET /os-availability-zone: the zones a non-admin sees (no host details)."""
     return Reply(200, {"availabilityZoneInfo": [
-        {"zoneName": KNOWN_ZONE, "zoneState": {"available": True}, "hosts": None}]})
+        {"zoneName": ZONE, "zoneState": {"available": True}, "hosts": None}]})
 
 
 ROUTES = collect(globals())

@@ -16,6 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from probes.sandbox.guests.base import GuestAddress, GuestSpec
+from probes.sandbox.inventory import ZONE
 
 METADATA_ADDR = "169.254.169.254"
 MJF_MACHINE_URL = f"http://{METADATA_ADDR}/mjf/machine"
@@ -55,7 +56,7 @@ def documents(spec: GuestSpec, addresses: tuple[GuestAddress, ...], gateways: di
     """Path -> body for everything the metadata service answers."""
     meta = {**spec.metadata, **mjf_metadata()}
     meta_data = {"uuid": spec.server_id, "name": spec.name, "hostname": spec.hostname,
-                 "project_id": spec.project_id, "availability_zone": "nova",
+                 "project_id": spec.project_id, "availability_zone": ZONE,
                  "launch_index": 0, "public_keys": dict(spec.public_keys), "meta": meta,
                  "devices": []}
     docs: dict[str, bytes] = {
