@@ -18,6 +18,7 @@ import requests
 from keystoneauth1 import exceptions as ks_exc
 from keystoneauth1 import loading, session
 
+from probes.auth import refusal
 from probes.auth.oidc import OidcError, exchange_refresh_token
 from probes.auth.x509 import VomsV2Auth, X509MappedAuth
 from probes.config.site import Auth, Site
@@ -121,9 +122,9 @@ def _plugin(a: Auth, protocol: str, access_token: str | None) -> Any:
     return loading.get_plugin_loader(name).load_from_options(**opts)
 
 
-def _describe(exc: Exception, client_cert: bool = False) -> str:
+def _describe(exc: Exception, client_cert: bool = False, a: Auth | None = None) -> str:
     if isinstance(exc, ks_exc.Unauthorized):
-        return "credentials refused (HTTP 401)"
+        return refusal.unauthorized(getattr(exc, "response", None), a)
     if isinstance(exc, ks_exc.NotFound):
         return "not found (HTTP 404)"
     if isinstance(exc, ks_exc.SSLError):
@@ -183,7 +184,7 @@ def login(site: Site, timeout: float) -> Login:
             raise AuthError(f"{a.type} login at {a.auth_url}: Keystone's token answer is "
                             f"malformed ({type(exc).__name__})") from None
         except (ks_exc.ClientException, requests.RequestException) as exc:
-            failures.append(f"{protocol}: {_describe(exc, cert is not None)}")
+            failures.append(f"{protocol}: {_describe(exc, cert is not None, a)}")
             if not a.type.startswith("oidc") or not isinstance(
                     exc, ks_exc.NotFound | ks_exc.Unauthorized):
                 break

@@ -65,7 +65,9 @@ def test_oidc_wrong_token_names_both_protocols(sb: Sandbox, tmp_path: Path) -> N
     sites = _with_site(sb, tmp_path, "bad", access_token="wrong")
     run = vm(sb, "bad", sites=sites)
     assert run.returncode == 2
-    assert "openid: credentials refused (HTTP 401); oidc: not found (HTTP 404)" in run.stdout
+    assert ("openid: credentials refused (HTTP 401): the token is not valid at this site, or "
+            "the identity it carries matches no rule of Keystone's mapping for egi.eu; "
+            "oidc: not found (HTTP 404)") in run.stdout, run.stdout
 
 
 def test_refresh_token_refused(sb: Sandbox, tmp_path: Path) -> None:
