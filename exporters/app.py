@@ -198,7 +198,6 @@ class Exporter:
 
     def _clean_ledgers(self, sites: list[str]) -> None:
         from probes import drivers
-        from probes.auth.keystone import login
         from probes.config.sources import SiteError
         from probes.runner.cleanup import clean_ledger
 
@@ -209,7 +208,7 @@ class Exporter:
                 return
             try:
                 site = self.config.site(name, need_image=False)
-                clean_ledger(site, self.custody, Deadline(LEDGER_CLEANUP_TIMEOUT), login,
+                clean_ledger(site, self.custody, Deadline(LEDGER_CLEANUP_TIMEOUT),
                              drivers.create)
             except (SiteError, StateDirError) as exc:
                 log.error("site %s: cannot clean up what ended runs left: %s", name, exc)

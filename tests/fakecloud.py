@@ -2,12 +2,12 @@
 server's guest "runs" the user-data by saying its report in the guest script's own format
 (`FPR <nonce> key=value` lines, probes/guest/script.py), and faults are set per test — including
 the ones later work needs: a create whose answer is lost while the server appears, transient
-errors (503s), a list that hangs, a slow delete. Every wait is bounded by the driver's
-deadline, as a real driver's requests are."""
+errors (503s), a list that hangs, a slow delete, a refused login. Every wait is bounded by the
+deadline given with the call, as a real driver's requests are; the capabilities it declares
+are set per test (OpenStack's by default)."""
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import itertools
 import re
@@ -18,7 +18,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from probes.auth.keystone import Login
 from probes.config.site import Site
 from probes.deadline import Deadline, DeadlineExceeded
 from probes.drivers.base import (
@@ -26,6 +25,8 @@ from probes.drivers.base import (
     Discovery,
     DriverError,
     Forbidden,
+    Identity,
+    LoginRefused,
     NotFound,
     OwnServer,
     ServerSpec,
@@ -70,9 +71,7 @@ def sshd_like(hosts: tuple[str, ...] = ("127.0.0.1", "::1")) -> Iterator[int]:
             srv.close()
 
 
-def fake_login(site: Site, timeout: float) -> Login:
-    """What a Keystone login gives the runner (no session: the fake driver needs none)."""
-    return Login(None, "password", "p-fake", "u-fake", "2099-01-01T00:00:00Z")  # type: ignore[arg-type]
+OPENSTACK_LIKE = frozenset({"console", "metadata", "ipv6", "tags"})
 
 
 @dataclass
@@ -105,6 +104,7 @@ class Guest:
 @dataclass
 class FakeServer:
     id: str
+    name: str
     spec: ServerSpec
     created: float
     state: ServerState = ServerState.BUILDING
@@ -117,6 +117,7 @@ class FakeServer:
 class Faults:
     """What the fake cloud gets wrong (defaults: a healthy cloud)."""
 
+    login_error: str = ""               # connect() refused with this reason
     missing_image: bool = False
     boot_polls: int = 1                 # status polls until ACTIVE
     stuck_build: bool = False
@@ -140,7 +141,9 @@ class FakeCloud:
     """Servers, addresses and the guest behaviour of one fake site."""
 
     def __init__(self, addresses: tuple[tuple[int, str], ...] = (),
-                 metadata: dict[str, str] | None = None) -> None:
+                 metadata: dict[str, str] | None = None,
+                 capabilities: frozenset[str] = OPENSTACK_LIKE) -> None:
+        self.capabilities = capabilities
         self.servers: dict[str, FakeServer] = {}
         self.faults = Faults()
         self.guest = Guest()
@@ -155,17 +158,17 @@ class FakeCloud:
     def add_server(self, metadata: dict[str, str], age: float, name: str = "old") -> str:
         """A server made earlier (by a killed run, another host, a user)."""
         sid = f"srv-{next(self._ids)}"
-        spec = ServerSpec(name, "img-1", "fl-1", None, "", dict(metadata))
-        self.servers[sid] = FakeServer(sid, spec, time.time() - age, ServerState.ACTIVE)
+        spec = ServerSpec("img-1", "fl-1", None, "", dict(metadata))
+        self.servers[sid] = FakeServer(sid, name, spec, time.time() - age, ServerState.ACTIVE)
         return sid
 
     def live(self) -> list[str]:
         """Servers that exist (not deleted)."""
         return [s.id for s in self.servers.values() if s.state != ServerState.GONE]
 
-    def driver(self, login: Login, site: Site, deadline: Deadline) -> FakeDriver:
+    def driver(self, site: Site) -> FakeDriver:
         """The runner's DriverFactory."""
-        return FakeDriver(self, deadline)
+        return FakeDriver(self)
 
 
 class FakeDriver:
@@ -173,11 +176,11 @@ class FakeDriver:
 
     name = "fake"
 
-    def __init__(self, cloud: FakeCloud, deadline: Deadline) -> None:
+    def __init__(self, cloud: FakeCloud) -> None:
         self.cloud = cloud
-        self.deadline = deadline
+        self.capabilities = cloud.capabilities
 
-    def _call(self, what: str) -> None:
+    def _call(self, what: str, deadline: Deadline) -> None:
         cloud, faults = self.cloud, self.cloud.faults
         cloud.calls.append(what)
         if what in faults.on_call:
@@ -185,37 +188,46 @@ class FakeDriver:
         if what in faults.raise_in:
             raise faults.raise_in[what]
         if what in faults.hang:
-            self.deadline.sleep(3600)  # raises DeadlineExceeded when time is up
+            deadline.sleep(3600)  # raises DeadlineExceeded when time is up
         if what in faults.slow:
-            self.deadline.sleep(faults.slow[what])
+            deadline.sleep(faults.slow[what])
         if faults.transient.get(what, 0) > 0:
             faults.transient[what] -= 1
             raise DriverError(f"{what}: HTTP 503: Service Unavailable", transient=True)
-        if self.deadline.expired():
-            raise DeadlineExceeded(self.deadline.why())
+        if deadline.expired():
+            raise DeadlineExceeded(deadline.why())
 
-    def discover(self, project_id: str) -> Discovery:
-        self._call("discover")
+    def connect(self, deadline: Deadline) -> Identity:
+        self._call("connect", deadline)
+        if self.cloud.faults.login_error:
+            raise LoginRefused(self.cloud.faults.login_error)
+        return Identity("password", "project", "p-fake", "u-fake", "2099-01-01T00:00:00Z",
+                        "https://k.example/v3#p-fake")
+
+    def discover(self, deadline: Deadline) -> Discovery:
+        self._call("discover", deadline)
         if self.cloud.faults.missing_image:
             raise NotFound("image cirros not found", ["ubuntu-22.04"])
         return Discovery(Choice("img-1", "cirros-0.6.2"), Choice("fl-1", "m1.tiny", "1 vCPU"),
                          Choice("net-1", "demo-net"))
 
-    def create(self, spec: ServerSpec) -> str:
-        self._call("create")
+    def create(self, spec: ServerSpec, deadline: Deadline) -> str:
+        self._call("create", deadline)
         faults = self.cloud.faults
         if faults.create_error:
             raise DriverError(f"create: {faults.create_error}")
         sid = f"srv-{next(self.cloud._ids)}"
         with self.cloud._lock:
-            self.cloud.servers[sid] = FakeServer(sid, spec, time.time())
+            self.cloud.servers[sid] = FakeServer(
+                sid, f"fedprobe-{spec.tags['fedprobe.host'][:32]}-{spec.tags['fedprobe.run']}",
+                spec, time.time())
         if faults.create_answer_lost:
             raise DriverError("create: ReadTimeout (the answer was lost)", transient=True,
                               maybe_done=True)
         return sid
 
-    def status(self, server_id: str) -> ServerStatus:
-        self._call("status")
+    def status(self, server_id: str, deadline: Deadline) -> ServerStatus:
+        self._call("status", deadline)
         faults = self.cloud.faults
         server = self.cloud.servers.get(server_id)
         if server is None or server.state == ServerState.GONE:
@@ -238,18 +250,19 @@ class FakeDriver:
         return ServerStatus(server.state, server.state.value.upper(), server.fault, addresses,
                             dict(self.cloud.metadata))
 
-    def console(self, server_id: str) -> str:
-        self._call("console")
+    def report(self, server_id: str, deadline: Deadline) -> str | None:
+        self._call("console", deadline)
+        if "console" not in self.capabilities:
+            return None
         if self.cloud.faults.console_forbidden:
             raise Forbidden("console output: HTTP 403: policy does not allow it")
         server = self.cloud.servers[server_id]
-        match = re.search(r"^N=([0-9a-f]+)$",
-                          base64.b64decode(server.spec.user_data).decode(), re.M)
+        match = re.search(r"^N=([0-9a-f]+)$", server.spec.user_data, re.M)
         assert match, "the user-data carries this run's nonce"
         return self.cloud.guest.console(match.group(1))
 
-    def delete(self, server_id: str) -> None:
-        self._call("delete")
+    def delete(self, server_id: str, deadline: Deadline) -> None:
+        self._call("delete", deadline)
         faults = self.cloud.faults
         if faults.delete_error:
             raise DriverError(f"delete: {faults.delete_error}")
@@ -257,13 +270,13 @@ class FakeDriver:
         if server is not None and server.state != ServerState.GONE:
             server.state = ServerState.DELETING
 
-    def list_own(self, metadata: dict[str, str]) -> list[OwnServer]:
-        self._call("list")
+    def list_own(self, tags: dict[str, str], deadline: Deadline) -> list[OwnServer]:
+        self._call("list", deadline)
         shows = time.time() - self.cloud.faults.appears_after
-        return [OwnServer(s.id, s.spec.name, s.created, dict(s.spec.metadata))
+        return [OwnServer(s.id, s.name, s.created, dict(s.spec.tags))
                 for s in self.cloud.servers.values()
                 if s.state != ServerState.GONE and s.created <= shows
-                and all(s.spec.metadata.get(k) == v for k, v in metadata.items())]
+                and all(s.spec.tags.get(k) == v for k, v in tags.items())]
 
 
 def site(**overrides: Any) -> Site:
@@ -273,6 +286,11 @@ def site(**overrides: Any) -> Site:
                                      "username": "u", "password": "pw", "project_name": "p"}}
     data.update(overrides)
     return Site.model_validate(data)
+
+
+def _connected(driver: FakeDriver, deadline: Deadline) -> FakeDriver:
+    driver.connect(deadline)
+    return driver
 
 
 class ThreadGuardian:
@@ -291,7 +309,7 @@ class ThreadGuardian:
         self.done = threading.Event()
 
         def act(w: guardian.Watch, until: float) -> None:
-            guardian.clean_up(w, until, lambda s, d: FakeDriver(cloud, d))
+            guardian.clean_up(w, until, lambda s, d: _connected(FakeDriver(cloud), d))
             self.acted.set()
 
         def run() -> None:

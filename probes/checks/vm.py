@@ -24,8 +24,9 @@ def finding(phase: Phase, site: Site) -> str | None:
     """What the phase found wrong, whatever the policy makes of it (None: it came out clean, or
     did not run, or the policy turned the check off)."""
     p, policy = phase, site.policy
-    if p.outcome in (Outcome.FAILED, Outcome.WARNED):
-        return p.detail
+    if p.outcome in (Outcome.FAILED, Outcome.WARNED) or (
+            p.outcome == Outcome.UNAVAILABLE and p.data.get("missing")):
+        return p.detail  # (a check the driver cannot make is a finding too)
     hygiene = list(p.data.get("hygiene", []))
     if p.name == "context" and p.outcome == Outcome.PASSED and hygiene and \
             policy.hygiene != "off":
@@ -42,6 +43,16 @@ def judge(phase: Phase, site: Site) -> tuple[ServiceState, str]:
     p, policy = phase, site.policy
     if p.outcome == Outcome.SKIPPED:
         return Ok, p.detail  # did not run: it proves nothing (the phase that stopped it judges)
+    if p.outcome == Outcome.UNAVAILABLE and p.data.get("missing"):
+        # the driver cannot look: worth what the policy says the check is worth, never OK
+        # on its own (informational shows it; off never ran the phase)
+        if p.name in ("reach_v4", "reach_v6"):
+            family = f"IPv{p.name[-1]}"
+            return _by_policy(policy.ipv4 if p.name == "reach_v4" else policy.ipv6, family,
+                              p.detail)
+        if p.name == "context":
+            return _by_policy(policy.context, "context", p.detail)
+        return Warn, p.detail  # the sweep: leftovers cannot be looked for
     if p.outcome == Outcome.UNAVAILABLE:
         if p.name != "context":
             return Unknown, p.detail  # interrupted: nothing is known about the site

@@ -130,7 +130,7 @@ class Site(_Model):
     """One probe target."""
 
     name: str
-    driver: Literal["openstack"] = "openstack"
+    driver: str = "openstack"   # a name in the driver registry (probes.drivers)
     auth: Auth
     region: str | None = None
     interface: Literal["public", "internal", "admin"] = "public"
@@ -146,6 +146,15 @@ class Site(_Model):
     # untracked leftovers of this host go after this; below the floor a live run could go
     sweep_max_age: float = Field(3660.0, ge=3660.0)
     policy: Policy = Field(default_factory=Policy)
+
+    @field_validator("driver")
+    @classmethod
+    def _known_driver(cls, value: str) -> str:
+        from probes import drivers
+
+        if value not in drivers.names():
+            raise ValueError(f"not a known driver (available: {', '.join(drivers.names())})")
+        return value
 
     @model_validator(mode="after")
     def _http_to_loopback(self) -> Site:

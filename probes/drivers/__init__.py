@@ -8,12 +8,10 @@ import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from probes.auth.keystone import Login
     from probes.config.site import Site
-    from probes.deadline import Deadline
     from probes.drivers.base import CloudDriver
 
-# site.driver -> (module, class); the class takes (session, site, deadline)
+# site.driver -> (module, class); the class takes the site, and logs in on connect()
 _DRIVERS = {"openstack": ("probes.drivers.openstack", "OpenStackDriver")}
 
 
@@ -22,9 +20,15 @@ def names() -> tuple[str, ...]:
     return tuple(_DRIVERS)
 
 
-def create(login: Login, site: Site, deadline: Deadline) -> CloudDriver:
-    """The driver of the site's kind, on the logged-in session (the runner's DriverFactory)."""
+def unknown(name: str) -> str:
+    """The one line for a driver name nobody registered."""
+    return f"driver {name!r} is not known: the drivers available are {', '.join(names())}"
+
+
+def create(site: Site) -> CloudDriver:
+    """The driver of the site's kind, not yet connected (the runner's DriverFactory)."""
+    if site.driver not in _DRIVERS:
+        raise ValueError(unknown(site.driver))
     module, cls = _DRIVERS[site.driver]
-    driver: CloudDriver = getattr(importlib.import_module(module), cls)(
-        login.session, site, deadline)
+    driver: CloudDriver = getattr(importlib.import_module(module), cls)(site)
     return driver

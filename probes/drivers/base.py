@@ -1,4 +1,7 @@
-"""The small interface every cloud driver offers the lifecycle runner."""
+"""The small interface every cloud driver offers the lifecycle runner: log in, discover,
+create, watch, read the guest's report, delete, find its own servers by tags. The deadline comes
+with every call; what a driver cannot do it declares (CAPABILITIES), and the runner then says
+the phase it affects was not checked — never that it passed."""
 
 from __future__ import annotations
 
@@ -35,6 +38,28 @@ class Forbidden(DriverError):
     """The cloud's policy does not allow the call (e.g. console output)."""
 
 
+class LoginRefused(DriverError):
+    """Logging in failed or is misconfigured; the message is one line, no secret in it."""
+
+
+# What a driver may declare it can do, and exactly what that means to the runner.
+CAPABILITIES = {
+    "console": "report() reads the server's console log, where the guest prints its report",
+    "metadata": "the guest can read the server's metadata (metadata service or config drive)",
+    "ipv6": "the cloud can give the server an IPv6 address",
+    "tags": "create() stores the tags on the server and list_own() filters on them",
+    "report_channel": "report() also returns what the guest posted home over the network",
+}
+
+# The tags every probe VM carries (list_own filters on them; a driver may name the server
+# from them, as OpenStack's does).
+TAG_HOST = "fedprobe.host"
+TAG_MACHINE = "fedprobe.machine"
+TAG_PROBE = "fedprobe.probe"
+TAG_ROLE = "fedprobe.role"
+TAG_RUN = "fedprobe.run"
+
+
 class ServerState(Enum):
     """The few states the runner cares about, whatever the cloud calls them."""
 
@@ -63,13 +88,24 @@ class Discovery:
 
 
 @dataclass(frozen=True)
+class Identity:
+    """Who the driver logged in as, and where the probe works."""
+
+    method: str        # how the login worked, e.g. "password", "x509_mapped"
+    scope_kind: str    # what the cloud calls the scope: "project", "tenant", "account"
+    scope: str         # its id: where the servers are made
+    user: str
+    expires_at: str    # ISO 8601, when the credential the driver holds expires
+    account: str       # a stable name of (endpoint, scope): the ledger keys runs on it
+
+
+@dataclass(frozen=True)
 class ServerSpec:
-    name: str
     image_id: str
     flavor_id: str
     network_id: str | None
-    user_data: str
-    metadata: dict[str, str]
+    user_data: str                 # plain text: the driver encodes it as its API wants
+    tags: dict[str, str]           # TAG_* and their values; the driver names the server
 
 
 @dataclass(frozen=True)
@@ -92,27 +128,32 @@ class OwnServer:
 
 
 class CloudDriver(Protocol):
-    """What the runner needs from a cloud. A call whose deadline has passed (or was cancelled
-    by a signal) raises DeadlineExceeded *without sending anything*; a request that was sent
-    and then timed out is a DriverError (``maybe_done``)."""
+    """What the runner needs from a cloud. Every request is bounded by what is left of the
+    deadline given with the call; a call whose deadline has passed (or was cancelled by a
+    signal) raises DeadlineExceeded *without sending anything*; a request that was sent and
+    then timed out is a DriverError (``maybe_done``). connect() comes first."""
 
     name: str
-    deadline: Deadline  # every request is bounded by what is left of it
+    capabilities: frozenset[str]  # keys of CAPABILITIES
 
-    def discover(self, project_id: str) -> Discovery:
+    def connect(self, deadline: Deadline) -> Identity:
+        """Log in and scope (LoginRefused with the reason)."""
+
+    def discover(self, deadline: Deadline) -> Discovery:
         """Pick image, flavor and network for the probe VM (NotFound naming what is missing)."""
 
-    def create(self, spec: ServerSpec) -> str:
+    def create(self, spec: ServerSpec, deadline: Deadline) -> str:
         """Ask for a server; return its id once the API accepted it."""
 
-    def status(self, server_id: str) -> ServerStatus:
+    def status(self, server_id: str, deadline: Deadline) -> ServerStatus:
         """The server's state (GONE when the API says 404)."""
 
-    def console(self, server_id: str) -> str:
-        """The console log (Forbidden when policy says no)."""
+    def report(self, server_id: str, deadline: Deadline) -> str | None:
+        """Where the guest's report shows: the console log, or what the guest posted home
+        (Forbidden when policy says no; None when the driver has no report source)."""
 
-    def delete(self, server_id: str) -> None:
+    def delete(self, server_id: str, deadline: Deadline) -> None:
         """Ask for deletion (a server already gone is fine)."""
 
-    def list_own(self, metadata: dict[str, str]) -> list[OwnServer]:
-        """Servers carrying all these metadata key/values."""
+    def list_own(self, tags: dict[str, str], deadline: Deadline) -> list[OwnServer]:
+        """Servers carrying all these tags."""

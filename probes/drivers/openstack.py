@@ -3,8 +3,10 @@ catalog, one pinned compute microversion, and as few calls as the job needs."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import requests
 from keystoneauth1 import adapter, session
@@ -14,16 +16,25 @@ from probes.config.site import Site
 from probes.deadline import Deadline, DeadlineExceeded
 from probes.drivers.answer import MALFORMED, answer, count, obj, objects, text
 from probes.drivers.base import (
+    TAG_HOST,
+    TAG_RUN,
     Choice,
     Discovery,
     DriverError,
     Forbidden,
+    Identity,
+    LoginRefused,
     NotFound,
     OwnServer,
     ServerSpec,
     ServerState,
     ServerStatus,
 )
+
+if TYPE_CHECKING:
+    from probes.auth.keystone import Login
+
+Authenticate = Callable[[Site, float], "Login"]  # (site, timeout) -> a scoped session
 
 # 2.37: networks required (with "auto"/"none"); old enough for every supported release.
 COMPUTE_MICROVERSION = "2.37"
@@ -87,29 +98,51 @@ def _status(doc: dict[str, Any]) -> ServerStatus:
 
 
 class OpenStackDriver:
-    """Talks to one OpenStack site for the lifecycle runner."""
+    """Talks to one OpenStack site for the lifecycle runner: Keystone login (keystoneauth1),
+    then Nova, Glance and Neutron on that session."""
 
     name = "openstack"
+    capabilities = frozenset({"console", "metadata", "ipv6", "tags"})
 
-    def __init__(self, sess: session.Session, site: Site, deadline: Deadline) -> None:
+    def __init__(self, site: Site, authenticate: Authenticate | None = None) -> None:
         self.site = site
-        self.deadline = deadline
-        common: dict[str, Any] = {"session": sess, "interface": site.interface,
-                                  "region_name": site.region, "raise_exc": False}
+        self._authenticate = authenticate
+        self.login: Login | None = None
+
+    def connect(self, deadline: Deadline) -> Identity:
+        """Log in with Keystone and scope to the site's project (LoginRefused with why)."""
+        from probes.auth.keystone import AuthError, login
+
+        try:
+            self.attach((self._authenticate or login)(
+                self.site, max(0.5, min(30.0, deadline.left()))))
+        except AuthError as exc:
+            raise LoginRefused(str(exc)) from None
+        assert self.login is not None
+        return Identity(self.login.method, "project", self.login.project_id, self.login.user_id,
+                        self.login.expires_at,
+                        f"{self.site.auth.auth_url}#{self.login.project_id}")
+
+    def attach(self, login: Login) -> None:
+        """Use a session logged in already (the fast checks log in themselves)."""
+        self.login = login
+        sess: session.Session = login.session
+        common: dict[str, Any] = {"session": sess, "interface": self.site.interface,
+                                  "region_name": self.site.region, "raise_exc": False}
         self.compute = adapter.Adapter(service_type="compute",
                                        default_microversion=COMPUTE_MICROVERSION, **common)
         self.image = adapter.Adapter(service_type="image", **common)
         self.network = adapter.Adapter(service_type="network", **common)
 
     # -- plumbing --------------------------------------------------------------------------------
-    def call(self, api: adapter.Adapter, method: str, path: str, *, ok: tuple[int, ...],
-              what: str, **kw: Any) -> requests.Response:
+    def call(self, api: adapter.Adapter, method: str, path: str, deadline: Deadline, *,
+             ok: tuple[int, ...], what: str, **kw: Any) -> requests.Response:
         """One request; the response when its status is in ``ok``, else a typed DriverError.
         Nothing is sent once the deadline has passed or was cancelled (a signal)."""
-        if self.deadline.left() <= 0:
-            raise DeadlineExceeded(self.deadline.why())
+        if deadline.left() <= 0:
+            raise DeadlineExceeded(deadline.why())
         try:
-            timeout = max(0.5, min(REQUEST_TIMEOUT, self.deadline.left()))
+            timeout = max(0.5, min(REQUEST_TIMEOUT, deadline.left()))
             resp = api.request(path, method, timeout=timeout, **kw)
         except ks_exc.EndpointNotFound:
             raise DriverError(f"{what}: no {api.service_type} endpoint in the catalog"
@@ -137,13 +170,13 @@ class OpenStackDriver:
                           maybe_done=code in (500, 502, 504))
 
     # -- discovery -------------------------------------------------------------------------------
-    def _image(self) -> tuple[Choice, dict[str, Any]]:
+    def _image(self, deadline: Deadline) -> tuple[Choice, dict[str, Any]]:
         want = self.site.image
         if want is None:
             raise NotFound("no image chosen for this site")
         if want.id:
             try:
-                resp = self.call(self.image, "GET", f"/v2/images/{want.id}", ok=(200,),
+                resp = self.call(self.image, "GET", f"/v2/images/{want.id}", deadline, ok=(200,),
                                  what="image")
             except NotFound:
                 raise NotFound(f"image id {want.id} not found") from None
@@ -151,17 +184,17 @@ class OpenStackDriver:
                 img = obj(resp.json())
                 return Choice(text(img["id"]), text(img.get("name") or img["id"])), img
         params = {"status": "active", **({"name": want.name} if want.name else want.property)}
-        found = self._images(params)
+        found = self._images(params, deadline)
         if not found:
-            names = [i.get("name") or i["id"] for i in self._images({"status": "active"})]
+            names = [i.get("name") or i["id"] for i in self._images({"status": "active"}, deadline)]
             wanted = f"name {want.name}" if want.name else \
                 "property " + ", ".join(f"{k}={v}" for k, v in want.property.items())
             raise NotFound(f"no active image with {wanted}", names)
         img = sorted(found, key=lambda i: str(i.get("created_at", "")))[-1]
         return Choice(img["id"], img.get("name") or img["id"]), img
 
-    def _images(self, params: dict[str, str]) -> list[dict[str, Any]]:
-        resp = self.call(self.image, "GET", "/v2/images", ok=(200,), what="image list",
+    def _images(self, params: dict[str, str], deadline: Deadline) -> list[dict[str, Any]]:
+        resp = self.call(self.image, "GET", "/v2/images", deadline, ok=(200,), what="image list",
                          params=params)
         with answer("image list"):
             images = objects(obj(resp.json()).get("images", []))
@@ -169,10 +202,11 @@ class OpenStackDriver:
                 text(i["id"]), text(i.get("name") or i["id"])
             return images
 
-    def _flavor(self, image: dict[str, Any]) -> Choice:
+    def _flavor(self, image: dict[str, Any], deadline: Deadline) -> Choice:
         with answer("image"):
             min_disk, min_ram = count(image.get("min_disk")), count(image.get("min_ram"))
-        resp = self.call(self.compute, "GET", "/flavors/detail", ok=(200,), what="flavor list")
+        resp = self.call(self.compute, "GET", "/flavors/detail", deadline, ok=(200,),
+                         what="flavor list")
         with answer("flavor list"):
             flavors = _flavors(resp.json())
         names = tuple(sorted(f["name"] for f in flavors))
@@ -191,8 +225,9 @@ class OpenStackDriver:
         return Choice(f["id"], f["name"], f"{f['vcpus']} vCPU, {f['ram']} MiB, {f['disk']} GiB",
                       names)
 
-    def _networks(self, params: dict[str, str] | None) -> list[dict[str, Any]]:
-        resp = self.call(self.network, "GET", "/v2.0/networks", ok=(200,),
+    def _networks(self, params: dict[str, str] | None,
+                  deadline: Deadline) -> list[dict[str, Any]]:
+        resp = self.call(self.network, "GET", "/v2.0/networks", deadline, ok=(200,),
                          what="network list", params=params)
         with answer("network list"):
             nets = objects(obj(resp.json()).get("networks", []))
@@ -200,12 +235,12 @@ class OpenStackDriver:
                 text(n["id"]), text(n["name"])
             return nets
 
-    def _network(self, project_id: str) -> Choice | None:
+    def _network(self, project_id: str, deadline: Deadline) -> Choice | None:
         params = {"name": self.site.network} if self.site.network else {"status": "ACTIVE"}
-        nets = self._networks(params)
+        nets = self._networks(params, deadline)
         if self.site.network:
             if not nets:
-                every = self._networks(None)
+                every = self._networks(None, deadline)
                 raise NotFound(f"network {self.site.network} not found",
                                sorted(n["name"] for n in every))
             return Choice(nets[0]["id"], nets[0]["name"])
@@ -215,7 +250,8 @@ class OpenStackDriver:
         candidates = own + shared
         if not candidates:
             return None
-        families = self._families([n["id"] for n in candidates]) if len(candidates) > 1 else {}
+        families = (self._families([n["id"] for n in candidates], deadline)
+                    if len(candidates) > 1 else {})
         ranked = sorted(candidates, key=lambda n: (_FAMILY_RANK.get(
             _family(families.get(n["id"], set())), 3), n not in own, n["name"]))
         pick = ranked[0]
@@ -229,9 +265,10 @@ class OpenStackDriver:
                    f"{others} (both IPv4 and IPv6 first, then IPv4 only; own before shared)")
         return Choice(pick["id"], pick["name"], why, tuple(sorted(n["name"] for n in nets)))
 
-    def _families(self, network_ids: list[str]) -> dict[str, set[int]]:
+    def _families(self, network_ids: list[str], deadline: Deadline) -> dict[str, set[int]]:
         """Which IP versions each network's subnets have (one subnet list)."""
-        resp = self.call(self.network, "GET", "/v2.0/subnets", ok=(200,), what="subnet list")
+        resp = self.call(self.network, "GET", "/v2.0/subnets", deadline, ok=(200,),
+                         what="subnet list")
         found: dict[str, set[int]] = {n: set() for n in network_ids}
         with answer("subnet list"):
             for sub in objects(obj(resp.json()).get("subnets", [])):
@@ -239,63 +276,69 @@ class OpenStackDriver:
                     found[sub["network_id"]].add(count(sub["ip_version"]))
         return found
 
-    def discover(self, project_id: str = "") -> Discovery:
+    def discover(self, deadline: Deadline) -> Discovery:
         """Image, smallest fitting flavor, network (None means Nova's "auto")."""
-        image, doc = self._image()
-        flavor = self._flavor(doc)  # reads min_disk and min_ram (a malformed one is named there)
+        assert self.login is not None, "connect() first"
+        image, doc = self._image(deadline)
+        # reads min_disk and min_ram (a malformed one is named there)
+        flavor = self._flavor(doc, deadline)
         image = Choice(image.id, image.name,
                        f"min_disk {doc.get('min_disk', 0)} GiB, min_ram {doc.get('min_ram', 0)}"
                        " MiB")
-        return Discovery(image, flavor, self._network(project_id))
+        return Discovery(image, flavor, self._network(self.login.project_id, deadline))
 
     # -- server life -----------------------------------------------------------------------------
-    def create(self, spec: ServerSpec) -> str:
-        """POST /servers; the id once Nova accepted it."""
-        server: dict[str, Any] = {"name": spec.name, "imageRef": spec.image_id,
-                                  "flavorRef": spec.flavor_id, "user_data": spec.user_data,
-                                  "metadata": spec.metadata,
+    def create(self, spec: ServerSpec, deadline: Deadline) -> str:
+        """POST /servers (named from the host and run tags, the tags as metadata, the
+        user-data base64 as Nova wants it); the id once Nova accepted it."""
+        name = f"{NAME_PREFIX}{spec.tags[TAG_HOST][:32]}-{spec.tags[TAG_RUN]}"
+        server: dict[str, Any] = {"name": name, "imageRef": spec.image_id,
+                                  "flavorRef": spec.flavor_id,
+                                  "user_data": base64.b64encode(spec.user_data.encode()).decode(),
+                                  "metadata": spec.tags,
                                   "networks": [{"uuid": spec.network_id}]
                                   if spec.network_id else "auto"}
-        resp = self.call(self.compute, "POST", "/servers", ok=(202,), what="create",
+        resp = self.call(self.compute, "POST", "/servers", deadline, ok=(202,), what="create",
                           json={"server": server})
         with answer("create", maybe_done=True):  # accepted, but which server: look for it
             return text(obj(obj(resp.json())["server"])["id"])
 
-    def status(self, server_id: str) -> ServerStatus:
+    def status(self, server_id: str, deadline: Deadline) -> ServerStatus:
         """GET /servers/{id} (404 -> GONE)."""
         try:
-            resp = self.call(self.compute, "GET", f"/servers/{server_id}", ok=(200,),
+            resp = self.call(self.compute, "GET", f"/servers/{server_id}", deadline, ok=(200,),
                              what="server")
         except NotFound:
             return ServerStatus(ServerState.GONE, "404")
         with answer("server"):
             return _status(obj(obj(resp.json())["server"]))
 
-    def console(self, server_id: str) -> str:
-        """os-getConsoleOutput, the last lines (Forbidden when policy says no)."""
-        resp = self.call(self.compute, "POST", f"/servers/{server_id}/action", ok=(200,),
+    def report(self, server_id: str, deadline: Deadline) -> str | None:
+        """The console log: os-getConsoleOutput, the last lines (Forbidden when policy says
+        no)."""
+        resp = self.call(self.compute, "POST", f"/servers/{server_id}/action", deadline, ok=(200,),
                           what="console output",
                           json={"os-getConsoleOutput": {"length": CONSOLE_LINES}})
         with answer("console output"):
             output = obj(resp.json()).get("output") or ""
             return output if isinstance(output, str) else text(output)
 
-    def delete(self, server_id: str) -> None:
+    def delete(self, server_id: str, deadline: Deadline) -> None:
         """DELETE /servers/{id}; already gone is fine."""
         try:
-            self.call(self.compute, "DELETE", f"/servers/{server_id}", ok=(204, 202),
+            self.call(self.compute, "DELETE", f"/servers/{server_id}", deadline, ok=(204, 202),
                        what="delete")
         except NotFound:
             return
 
-    def list_own(self, metadata: dict[str, str]) -> list[OwnServer]:
-        """Servers named like ours whose metadata has every given key/value: every page (Nova
+    def list_own(self, tags: dict[str, str], deadline: Deadline) -> list[OwnServer]:
+        """Servers named like ours whose metadata has every given tag: every page (Nova
         caps a list at its max_limit, 1000 by default, and links the next page)."""
         servers: list[dict[str, Any]] = []
         params: dict[str, str] | None = {"name": f"^{NAME_PREFIX}"}
         path = "/servers/detail"
         for _ in range(MAX_PAGES):
-            resp = self.call(self.compute, "GET", path, ok=(200,), what="server list",
+            resp = self.call(self.compute, "GET", path, deadline, ok=(200,), what="server list",
                              params=params)
             with answer("server list"):
                 doc = obj(resp.json())
@@ -313,7 +356,7 @@ class OpenStackDriver:
         with answer("server list"):
             for s in servers:
                 meta = {str(k): str(v) for k, v in obj(s.get("metadata") or {}).items()}
-                if all(meta.get(k) == v for k, v in metadata.items()):
+                if all(meta.get(k) == v for k, v in tags.items()):
                     created = dt.datetime.fromisoformat(text(s["created"]).replace("Z",
                                                                                      "+00:00"))
                     if created.tzinfo is None:  # Nova says UTC; a naive time is read as such

@@ -11,24 +11,22 @@ from probes.config.site import Site
 from probes.deadline import Deadline
 from probes.runner.custody import Custody
 from probes.runner.ledger import Ledger, run_alive
-from probes.runner.lifecycle import Authenticate, DriverFactory
+from probes.runner.lifecycle import DriverFactory
 from probes.runner.sweep import SweepResult, sweep
 
 log = logging.getLogger(__name__)
 
 
 def clean_ledger(site: Site, custody: Custody, deadline: Deadline,
-                 authenticate: Authenticate, driver_factory: DriverFactory
-                 ) -> SweepResult | None:
+                 driver_factory: DriverFactory) -> SweepResult | None:
     """Remove the VMs of this site's ended ledger runs; None when there were none (no login)."""
     ledger = Ledger(custody.state_dir, site.name)
     if not any(not run_alive(custody.state_dir, e.run) for e in ledger.entries()):
         return None  # nothing ended: no login
-    session = authenticate(site, max(1.0, min(30.0, deadline.left())))
-    ended, live = ledger.split(f"{site.auth.auth_url}#{session.project_id}")
+    driver = driver_factory(site)
+    ended, live = ledger.split(driver.connect(deadline).account)
     if not ended:
         return None
-    driver = driver_factory(session, site, deadline)
     result = sweep(driver, custody.identity, "", ended, live, math.inf, deadline)
     if result.forgotten:
         ledger.remove(*result.forgotten)

@@ -103,7 +103,8 @@ def api(site: Site, deadline: Deadline) -> Checked:
     steps = [step]
     # The calls are OpenStack's (compute, image, network adapters) until drivers offer a
     # read-only API probe of their own.
-    driver = cast("OpenStackDriver", drivers.create(sess, site, deadline))
+    driver = cast("OpenStackDriver", drivers.create(site))
+    driver.attach(sess)  # logged in above, with the login's own step
     calls = [("flavors", driver.compute, "/flavors/detail", None),
              ("images", driver.image, "/v2/images", {"limit": 1}),
              ("networks", driver.network, "/v2.0/networks", {"limit": 1}),
@@ -112,7 +113,8 @@ def api(site: Site, deadline: Deadline) -> Checked:
     for name, adapter, path, params in calls:
         start = time.monotonic()
         try:
-            resp = driver.call(adapter, "GET", path, ok=(200,), what=name, params=params)
+            resp = driver.call(adapter, "GET", path, deadline, ok=(200,), what=name,
+                               params=params)
             with answer(name):
                 found[name] = obj(resp.json())
         except DriverError as exc:

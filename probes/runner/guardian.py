@@ -120,9 +120,10 @@ Connect = Callable[["Site", "Deadline"], "CloudDriver"]  # log in, give a driver
 def connect(site: Site, deadline: Deadline) -> CloudDriver:
     """Log in afresh with the site's credentials (no token outlives the run) and drive it."""
     from probes import drivers
-    from probes.auth.keystone import login
 
-    return drivers.create(login(site, max(1.0, min(30.0, deadline.left()))), site, deadline)
+    driver = drivers.create(site)
+    driver.connect(deadline)
+    return driver
 
 
 def clean_up(w: Watch, until: float, connect: Connect = connect) -> None:

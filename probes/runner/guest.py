@@ -1,5 +1,6 @@
-"""The context and mjf phases: read this run's guest report from the console and judge what it
-proves. (Whether a finding is WARNING or CRITICAL is the checks' decision, from the policy.)"""
+"""The context and mjf phases: read this run's guest report where the driver finds it (the
+console, or what the guest posted home) and judge what it proves. (Whether a finding is
+WARNING or CRITICAL is the checks' decision, from the policy.)"""
 
 from __future__ import annotations
 
@@ -32,16 +33,24 @@ def _hygiene(report: ConsoleReport) -> list[str]:
 def check_context(driver: CloudDriver, server_id: str, nonce: str,
                   api_addresses: tuple[tuple[int, str], ...], ph: Recorder,
                   deadline: Deadline) -> ConsoleReport | None:
-    """Poll the console until this run's report is complete (or time is up)."""
+    """Poll the report source until this run's report is complete (or time is up)."""
+    if not {"console", "report_channel"} & driver.capabilities:
+        ph.done(Outcome.UNAVAILABLE, f"not checked: the {driver.name} driver has no way to "
+                                     "read the guest's report (no console, no report channel)",
+                missing="report")
+        return None
     reading = Reading(None, problem="no console read")
     start = time.monotonic()
     try:
         for _ in deadline.polls():
             try:
-                reading = read(driver.console(server_id), nonce)
+                text = driver.report(server_id, deadline)
             except Forbidden as exc:
                 ph.done(Outcome.UNAVAILABLE, f"console output not allowed by the site: {exc}")
                 return None
+            if text is None:  # nothing yet (a report channel the guest did not post to)
+                continue
+            reading = read(text, nonce)
             if reading.report is not None and reading.report.complete:
                 break
     except DeadlineExceeded as exc:

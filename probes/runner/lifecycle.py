@@ -4,7 +4,6 @@ deadline bounds the run, and cleanup has time of its own that signals do not tak
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import logging
 import os
@@ -15,13 +14,13 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from probes.auth.keystone import AuthError, Login, login
 from probes.config.site import Site
 from probes.deadline import Deadline, DeadlineExceeded
 from probes.drivers.base import (
     CloudDriver,
     Discovery,
     DriverError,
+    Identity,
     NotFound,
     ServerSpec,
     ServerState,
@@ -38,8 +37,7 @@ from probes.runner.sweep import AGE_FLOOR, KEY_RUN, sweep, tags
 
 log = logging.getLogger(__name__)
 
-DriverFactory = Callable[[Login, Site, Deadline], CloudDriver]
-Authenticate = Callable[[Site, float], Login]  # (site, timeout) -> a scoped session
+DriverFactory = Callable[[Site], CloudDriver]  # the site's driver, not yet connected
 
 
 CLEANUP = ("delete", "gone")
@@ -67,7 +65,7 @@ class LifecycleRunner:
     """Runs one probe VM through its life against one site."""
 
     def __init__(self, site: Site, custody: Custody, deadline: Deadline, hard: Deadline,
-                 driver_factory: DriverFactory, *, authenticate: Authenticate = login) -> None:
+                 driver_factory: DriverFactory) -> None:
         self.site = site
         self.custody = custody
         self.identity = custody.identity
@@ -75,7 +73,6 @@ class LifecycleRunner:
         self.hard = hard          # the whole -t, for cleanup; never cancelled
         self.budget = deadline.left()
         self.driver_factory = driver_factory
-        self.authenticate = authenticate  # Keystone's login; a test's own in unit tests
         self.ledger = Ledger(custody.state_dir, site.name)
         self.guardian: GuardianLike | None = None
         self.maybe_created = False  # the create failed in a way that may have made a server
@@ -85,7 +82,7 @@ class LifecycleRunner:
         self.nonce = secrets.token_hex(16)
         self.phases: dict[str, Phase] = {}
         self.driver: CloudDriver | None = None
-        self.login: Login | None = None
+        self.login: Identity | None = None
         self.server_id: str | None = None
         self.create_sent = False
         self.leaked: str | None = None
@@ -107,7 +104,7 @@ class LifecycleRunner:
                        + (f" (last error: {last})" if last else ""), **(timer.data or {}))
         except NotFound as exc:
             timer.done(Outcome.FAILED, str(exc), available=list(exc.available))
-        except (DriverError, AuthError, StateDirError) as exc:
+        except (DriverError, StateDirError) as exc:
             timer.done(Outcome.FAILED, str(exc))
         except Exception as exc:  # a bug or an answer nobody foresaw: this phase failed
             log.exception("%s phase failed unexpectedly", name)
@@ -169,13 +166,13 @@ class LifecycleRunner:
 
     def _main(self, lock: RunLock) -> None:
         with self._phase("auth") as ph:
-            self.login = self.authenticate(self.site, max(0.5, min(30.0, self.deadline.left())))
-            self.driver = self.driver_factory(self.login, self.site, self.deadline)
-            ph.done(Outcome.PASSED, f"{self.login.method}; project {self.login.project_id}",
-                    method=self.login.method)
+            self.driver = self.driver_factory(self.site)
+            self.login = self.driver.connect(self.deadline)
+            ph.done(Outcome.PASSED, f"{self.login.method}; {self.login.scope_kind} "
+                                    f"{self.login.scope}", method=self.login.method)
         driver = self.driver
         with self._phase("discover") as ph:
-            found = driver.discover(self.login.project_id)
+            found = driver.discover(self.deadline)
             ph.done(Outcome.PASSED, _describe(found), image=found.image.name,
                     flavor=found.flavor.name, network=found.network.name if found.network
                     else "auto", network_why=found.network.detail if found.network
@@ -196,18 +193,19 @@ class LifecycleRunner:
             check_mjf(report, self.site, ph)
 
     def _cloud(self) -> str:
-        return f"{self.site.auth.auth_url}#{self.login.project_id if self.login else ''}"
+        return self.login.account if self.login else ""
 
     def _sweep(self, driver: CloudDriver) -> None:
         with self._phase("sweep") as ph:
             ended, live = self.ledger.split(self._cloud())
+            if "tags" not in driver.capabilities:
+                ph.done(Outcome.UNAVAILABLE, f"not checked: the {driver.name} driver cannot "
+                                             "find its servers by tags", missing="tags")
+                return
+            # a hung list or delete costs the sweep, not the run
             budget = self.deadline.child(SWEEP_SHARE * self.budget)
-            driver.deadline = budget  # a hung list or delete costs the sweep, not the run
-            try:
-                swept = sweep(driver, self.identity, self.run_id, ended, live,
-                              max(AGE_FLOOR, self.site.sweep_max_age), budget)
-            finally:
-                driver.deadline = self.deadline
+            swept = sweep(driver, self.identity, self.run_id, ended, live,
+                          max(AGE_FLOOR, self.site.sweep_max_age), budget)
             if swept.forgotten:
                 self.ledger.remove(*swept.forgotten)
             self.present = swept.present
@@ -225,11 +223,9 @@ class LifecycleRunner:
                 ph.done(Outcome.FAILED, f"not created: {left:.1f}s left of {self.budget:.1f}s, "
                                         "too little to watch the VM and delete it")
                 return
-            spec = ServerSpec(f"fedprobe-{self.identity.host[:32]}-{self.run_id}",
-                              found.image.id, found.flavor.id,
+            spec = ServerSpec(found.image.id, found.flavor.id,
                               found.network.id if found.network else None,
-                              base64.b64encode(user_data(self.nonce).encode()).decode(),
-                              tags(self.identity, self.run_id))
+                              user_data(self.nonce), tags(self.identity, self.run_id))
             until = time.time() + self.hard.left()
             self.ledger.put(Entry(self.run_id, self.site.name, self._cloud(),
                                   self.identity.role, os.getpid(), time.time(), until))
@@ -240,7 +236,7 @@ class LifecycleRunner:
             self.create_sent = True
             self.guardian.tell(creating=True)
             try:
-                self.server_id = driver.create(spec)
+                self.server_id = driver.create(spec, self.deadline)
             except DriverError as exc:
                 self.maybe_created = exc.maybe_done  # a timeout, a 504: it may have been made
                 raise
@@ -251,7 +247,7 @@ class LifecycleRunner:
             errors, last = 0, ""
             for _ in self.deadline.polls():
                 try:
-                    status = driver.status(self.server_id or "")
+                    status = driver.status(self.server_id or "", self.deadline)
                 except DriverError as exc:  # a 503 or a timeout: polling is repeatable
                     if not exc.transient:
                         raise
@@ -278,6 +274,11 @@ class LifecycleRunner:
         with self._phase(name) as ph:
             if need == "off":
                 ph.done(Outcome.SKIPPED, f"not checked (site policy: ipv{version} off)")
+                return
+            driver = self.driver
+            if version == 6 and driver is not None and "ipv6" not in driver.capabilities:
+                ph.done(Outcome.UNAVAILABLE, f"not checked: the {driver.name} driver cannot "
+                                             "give a server an IPv6 address", missing="ipv6")
                 return
             addrs = [a for v, a in self._status_addresses if v == version]
             if not addrs:  # looked, found none: a finding (the policy says what it is worth)
@@ -306,7 +307,7 @@ class LifecycleRunner:
         driver = self.driver
         if driver is None or not self.create_sent:
             return
-        driver.deadline = self.hard  # requests during cleanup are bounded by -t, not the run
+        # requests during cleanup are bounded by -t (self.hard), not the run
         with contextlib.suppress(_Stop), self._phase("delete") as ph:
             if self.server_id is None:  # the create answer was lost: find it by its run id
                 found, err = remove.find_run(driver, {KEY_RUN: self.run_id}, self.hard,

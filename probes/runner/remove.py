@@ -37,7 +37,7 @@ def delete(driver: CloudDriver, server_id: str, deadline: Deadline) -> str:
     last = ""
     for _ in _polls(deadline, cap=2.0):
         try:
-            driver.delete(server_id)
+            driver.delete(server_id, deadline)
             return ""
         except NotFound:
             return ""
@@ -57,7 +57,7 @@ def wait_gone(driver: CloudDriver, server_id: str, deadline: Deadline,
     for _ in _polls(deadline, cap):
         polls += 1
         try:
-            status = driver.status(server_id)
+            status = driver.status(server_id, deadline)
         except DeadlineExceeded:
             break
         except DriverError as exc:
@@ -85,7 +85,7 @@ def find_run(driver: CloudDriver, metadata: dict[str, str], deadline: Deadline,
     last = ""
     for _ in _polls(deadline, cap=5.0):
         try:
-            found = driver.list_own(metadata)
+            found = driver.list_own(metadata, deadline)
             last = ""
         except DeadlineExceeded:
             break

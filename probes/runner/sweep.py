@@ -16,16 +16,23 @@ import time
 from dataclasses import dataclass
 
 from probes.deadline import MAX_TIMEOUT, Deadline
-from probes.drivers.base import CloudDriver, DriverError, OwnServer, ServerState
+from probes.drivers.base import (
+    TAG_HOST,
+    TAG_MACHINE,
+    TAG_PROBE,
+    TAG_ROLE,
+    TAG_RUN,
+    CloudDriver,
+    DriverError,
+    OwnServer,
+    ServerState,
+)
 from probes.runner import remove
 from probes.runner.identity import Identity
 from probes.runner.ledger import CREATING, LOST, Entry
 
-KEY_HOST = "fedprobe.host"
-KEY_MACHINE = "fedprobe.machine"
-KEY_PROBE = "fedprobe.probe"
-KEY_ROLE = "fedprobe.role"
-KEY_RUN = "fedprobe.run"
+KEY_HOST, KEY_MACHINE, KEY_PROBE, KEY_ROLE, KEY_RUN = (TAG_HOST, TAG_MACHINE, TAG_PROBE,
+                                                       TAG_ROLE, TAG_RUN)
 GUARDIAN_GRACE = 60.0    # how long a run's guardian may outlive the run's hard deadline
 AGE_FLOOR = MAX_TIMEOUT + GUARDIAN_GRACE  # no live run is older than this
 LOST_KEEP = 600.0        # how long a lost create answer is looked for after its run ended
@@ -61,7 +68,7 @@ def sweep(driver: CloudDriver, identity: Identity, run_id: str, ended: list[Entr
           live: set[str], max_age: float, budget: Deadline) -> SweepResult:
     """Delete this machine's leftovers (see the module's doc) and watch them go, within budget."""
     now = time.time()
-    servers = driver.list_own(mine(identity))
+    servers = driver.list_own(mine(identity), budget)
     by_run = {e.run: e for e in ended}
     targets: dict[str, OwnServer | None] = {}
     young = kept_live = 0
@@ -79,7 +86,7 @@ def sweep(driver: CloudDriver, identity: Identity, run_id: str, ended: list[Entr
     for e in ended:  # a server the list did not show (renamed, retagged, gone): by its id
         if e.server and e.server not in targets and e.run not in listed:
             try:
-                if driver.status(e.server).state != ServerState.GONE:
+                if driver.status(e.server, budget).state != ServerState.GONE:
                     targets[e.server] = None
             except DriverError:
                 targets[e.server] = None

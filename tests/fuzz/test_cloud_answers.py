@@ -16,7 +16,7 @@ import requests_mock
 from hypothesis import given
 from hypothesis import strategies as st
 
-from probes.auth.keystone import AuthError, login
+from probes.auth.keystone import AuthError, Login, login
 from probes.config.site import Site
 from probes.deadline import Deadline
 from probes.drivers.base import DriverError, ServerSpec
@@ -110,13 +110,24 @@ def broken(data: st.DataObject) -> tuple[tuple[str, str], dict[tuple[str, str], 
     return key, table
 
 
+TAGS = {"fedprobe.host": "x", "fedprobe.run": "r1"}
+
+
+def connected(session: Login) -> OpenStackDriver:
+    """The driver on a session logged in already (its project: p1)."""
+    driver = OpenStackDriver(SITE)
+    driver.attach(session)
+    return driver
+
+
 def _driver_calls(driver: OpenStackDriver) -> None:
     """Every call the lifecycle makes; only DriverError may come out of each."""
-    spec = ServerSpec("fedprobe-x", "img-1", "f1", None, "#!/bin/sh\n", {"fedprobe.run": "r1"})
+    spec = ServerSpec("img-1", "f1", None, "#!/bin/sh\n", TAGS)
+    d = Deadline(10)
     calls: list[Callable[[], object]] = [
-        lambda: driver.discover("p1"), lambda: driver.create(spec),
-        lambda: driver.status("srv-1"), lambda: driver.console("srv-1"),
-        lambda: driver.list_own({"fedprobe.run": "r1"})]
+        lambda: driver.discover(d), lambda: driver.create(spec, d),
+        lambda: driver.status("srv-1", d), lambda: driver.report("srv-1", d),
+        lambda: driver.list_own({"fedprobe.run": "r1"}, d)]
     for call in calls:
         try:
             call()
@@ -127,14 +138,13 @@ def _driver_calls(driver: OpenStackDriver) -> None:
 def test_the_healthy_answers_pass(cloud: Callable[..., None]) -> None:
     """The fuzz starts from answers the driver accepts (else it would test nothing)."""
     cloud(answers())
-    session = login(SITE, 5)
-    driver = OpenStackDriver(session.session, SITE, Deadline(10))
-    found = driver.discover("p1")
+    driver, d = connected(login(SITE, 5)), Deadline(10)
+    found = driver.discover(d)
     assert found.flavor.name == "tiny"
     assert found.network is not None and found.network.name == "shared"  # IPv4 and IPv6
-    assert driver.create(ServerSpec("n", "img-1", "f1", None, "", {})) == "srv-1"
-    assert driver.status("srv-1").addresses == ((4, "198.51.100.7"),)
-    assert [s.id for s in driver.list_own({"fedprobe.run": "r1"})] == ["srv-1"]
+    assert driver.create(ServerSpec("img-1", "f1", None, "", TAGS), d) == "srv-1"
+    assert driver.status("srv-1", d).addresses == ((4, "198.51.100.7"),)
+    assert [s.id for s in driver.list_own({"fedprobe.run": "r1"}, d)] == ["srv-1"]
     steps = fast.api(SITE, Deadline(10)).steps
     assert [s.state.name for s in steps] == ["OK"] * 6
 
@@ -149,7 +159,7 @@ def test_a_malformed_answer_is_a_driver_error(cloud: Callable[..., None],
     except AuthError as exc:
         assert key[1].endswith("/auth/tokens") and "\n" not in str(exc), (key, exc)
         return
-    _driver_calls(OpenStackDriver(session.session, SITE, Deadline(10)))
+    _driver_calls(connected(session))
     for check in (fast.api, fast.keystone):
         for step in check(SITE, Deadline(10)).steps:
             assert step.detail is None or "\n" not in step.detail
@@ -208,7 +218,7 @@ def test_a_malformed_create_answer_may_have_created_a_server(
         table = answers()
         table[("POST", f"{NOVA}/servers")] = (202, body)
         cloud(table)
-        driver = OpenStackDriver(login(SITE, 5).session, SITE, Deadline(10))
+        driver = connected(login(SITE, 5))
         with pytest.raises(DriverError, match=r"^create: malformed answer") as caught:
-            driver.create(ServerSpec("n", "img-1", "f1", None, "", {}))
+            driver.create(ServerSpec("img-1", "f1", None, "", TAGS), Deadline(10))
         assert caught.value.maybe_done and not caught.value.transient

@@ -17,7 +17,7 @@ from probes.runner.ledger import LEAKED, LOST, Ledger, RunLock
 from probes.runner.lifecycle import LifecycleRunner
 from probes.runner.result import LifecycleResult, Outcome
 from probes.runner.sweep import KEY_HOST, KEY_MACHINE, KEY_PROBE, KEY_RUN
-from tests.fakecloud import HOST, MACHINE, FakeCloud, custody, fake_login, site
+from tests.fakecloud import HOST, MACHINE, FakeCloud, custody, site
 
 MINE = {KEY_HOST: HOST, KEY_MACHINE: MACHINE, KEY_PROBE: "vm"}
 
@@ -25,7 +25,7 @@ MINE = {KEY_HOST: HOST, KEY_MACHINE: MACHINE, KEY_PROBE: "vm"}
 def runner(cloud: FakeCloud, port: int, state: Path, soft: float = 5.0, hard: float = 8.0,
            **kw: Any) -> LifecycleRunner:
     return LifecycleRunner(site(port=port), custody(cloud, state, **kw), Deadline(soft),
-                           Deadline(hard), cloud.driver, authenticate=fake_login)
+                           Deadline(hard), cloud.driver)
 
 
 def run(cloud: FakeCloud, port: int, state: Path, **kw: Any) -> LifecycleResult:
@@ -184,8 +184,9 @@ def test_a_guardian_told_done_does_nothing(cloud: FakeCloud, port: int, tmp_path
     assert list((tmp_path / "runs").iterdir()) == []  # nothing of the run is left
     refused = site(port=port, auth={"type": "password", "auth_url": "https://k.example/v3",
                                     "username": "u", "password": "pw", "project_name": "p"})
-    LifecycleRunner(refused, custody(cloud, tmp_path), Deadline(1), Deadline(2), cloud.driver,
-                    authenticate=lambda s, t: (_ for _ in ()).throw(RuntimeError("no"))).run()
+    cloud.faults.raise_in["connect"] = RuntimeError("no")
+    LifecycleRunner(refused, custody(cloud, tmp_path), Deadline(1), Deadline(2),
+                    cloud.driver).run()
     assert list((tmp_path / "runs").iterdir()) == []  # a run that made nothing leaves nothing
 
 
@@ -211,13 +212,13 @@ def test_after_a_signal_only_cleanup_talks_to_the_cloud(
     r = runner(cloud, port, tmp_path)
     cloud.faults.stuck_build = call == "status"
     if call == "discover":
-        r.authenticate = lambda s, t: (r.deadline.cancel("SIGTERM"), fake_login(s, t))[1]
+        cloud.faults.on_call["connect"] = lambda: r.deadline.cancel("SIGTERM")
     else:
         cloud.faults.on_call[call] = lambda: r.deadline.cancel("SIGTERM")
     result = r.run()
     assert result.interrupted == "SIGTERM"
     if interrupted_phase is None:
-        assert cloud.calls == []  # no discover, no sweep, no POST /servers
+        assert cloud.calls == ["connect"]  # no discover, no sweep, no POST /servers
         assert result.phase("discover").detail == "not run: interrupted by SIGTERM"
     else:
         assert result.phase(interrupted_phase).outcome == Outcome.UNAVAILABLE
@@ -263,19 +264,13 @@ def test_the_exporters_ledger_cleanup_touches_only_ended_ledger_runs(
     from probes.runner.cleanup import clean_ledger
 
     keeper = custody(cloud, tmp_path)
-    logins: list[str] = []
-
-    def login(s: Any, t: float) -> Any:
-        logins.append(s.name)
-        return fake_login(s, t)
-
-    assert clean_ledger(site(), keeper, Deadline(5), login, cloud.driver) is None
-    assert logins == []  # an empty ledger costs no login
+    assert clean_ledger(site(), keeper, Deadline(5), cloud.driver) is None
+    assert "connect" not in cloud.calls  # an empty ledger costs no login
     cloud.faults.delete_error = "HTTP 409: locked"
     leaked = run(cloud, port, tmp_path, hard=6.0).leaked_server_id
     cloud.faults.delete_error = ""
     old_untracked = cloud.add_server({**MINE, KEY_RUN: "r-old"}, age=7200)
-    result = clean_ledger(site(), keeper, Deadline(5), login, cloud.driver)
+    result = clean_ledger(site(), keeper, Deadline(5), cloud.driver)
     assert result is not None and result.removed == (leaked,)
     assert cloud.live() == [old_untracked]  # age-based sweeping is the runs' own business
     assert ledger(tmp_path).entries() == []

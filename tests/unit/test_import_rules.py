@@ -139,6 +139,13 @@ def test_runner_checks_and_report_never_import_a_concrete_driver() -> None:
     assert any(i.module == "probes.drivers" for i in imports(ROOT / "probes/runner/registry.py"))
 
 
+def test_the_vm_runner_logs_in_only_through_its_driver() -> None:
+    # the lifecycle and everything it, the guardian and the ledger cleanup use: no Keystone
+    # (the fast checks, OpenStack's own, log in themselves)
+    vm_side = [p for p in (ROOT / "probes" / "runner").rglob("*.py") if p.name != "fast.py"]
+    assert violations(vm_side, ("probes.auth",), runtime_only=False) == []
+
+
 def test_commands_do_not_import_the_dispatcher() -> None:
     # main.py is the dispatcher; early.py is the program's entry point, which starts it
     commands = [p for p in (ROOT / "probes" / "cli").glob("*.py")

@@ -14,7 +14,7 @@ from probes.deadline import Deadline
 from probes.runner.lifecycle import LifecycleRunner
 from probes.runner.result import PHASES, LifecycleResult, Outcome
 from probes.runner.sweep import KEY_HOST, KEY_MACHINE, KEY_PROBE, KEY_ROLE, KEY_RUN
-from tests.fakecloud import HOST, MACHINE, FakeCloud, custody, fake_login, site
+from tests.fakecloud import HOST, MACHINE, FakeCloud, custody, site
 
 MINE = {KEY_HOST: HOST, KEY_MACHINE: MACHINE, KEY_PROBE: "vm"}
 
@@ -27,7 +27,7 @@ def keeper(cloud: FakeCloud, **kw: Any) -> Any:
 def run(cloud: FakeCloud, port: int, *, soft: float = 5.0, hard: float = 8.0,
         **site_overrides: Any) -> LifecycleResult:
     runner = LifecycleRunner(site(port=port, **site_overrides), keeper(cloud), Deadline(soft),
-                             Deadline(hard), cloud.driver, authenticate=fake_login)
+                             Deadline(hard), cloud.driver)
     return runner.run()
 
 
@@ -52,7 +52,7 @@ def test_every_phase_passes_on_a_healthy_cloud(cloud: FakeCloud, port: int) -> N
 
 def test_the_probe_vm_carries_this_host_and_run(cloud: FakeCloud, port: int) -> None:
     cloud.faults.on_call["status"] = lambda: seen.update(
-        next(iter(cloud.servers.values())).spec.metadata)
+        next(iter(cloud.servers.values())).spec.tags)
     seen: dict[str, str] = {}
     result = run(cloud, port)
     assert seen == {KEY_HOST: HOST, KEY_MACHINE: MACHINE, KEY_PROBE: "vm", KEY_ROLE: "plugin",
@@ -60,18 +60,15 @@ def test_the_probe_vm_carries_this_host_and_run(cloud: FakeCloud, port: int) -> 
 
 
 def test_auth_failure_runs_nothing_and_creates_nothing(cloud: FakeCloud, port: int) -> None:
-    from probes.auth.keystone import AuthError
-
-    def refused(site: Any, timeout: float) -> Any:
-        raise AuthError("password login at https://k.example/v3 failed: credentials refused")
-
-    runner = LifecycleRunner(site(port=port), keeper(cloud), Deadline(5), Deadline(8), cloud.driver,
-                             authenticate=refused)
+    cloud.faults.login_error = ("password login at https://k.example/v3 failed: credentials "
+                                "refused")
+    runner = LifecycleRunner(site(port=port), keeper(cloud), Deadline(5), Deadline(8), cloud.driver)
     result = runner.run()
     assert result.phase("auth").outcome == Outcome.FAILED
+    assert result.phase("auth").detail == cloud.faults.login_error
     assert all(result.phase(p).outcome == Outcome.SKIPPED for p in PHASES[1:])
     assert result.phase("delete").detail == "not run: auth did not pass"
-    assert cloud.calls == []
+    assert cloud.calls == ["connect"]
 
 
 def test_discovery_failure_says_what_is_there(cloud: FakeCloud, port: int) -> None:
@@ -320,8 +317,7 @@ def test_a_signal_stops_the_phases_and_cleanup_still_deletes(cloud: FakeCloud,
     soft = Deadline(5)
     cloud.faults.stuck_build = True
     cloud.faults.on_call["status"] = lambda: soft.cancel("SIGTERM")
-    runner = LifecycleRunner(site(port=port), keeper(cloud), soft, Deadline(8), cloud.driver,
-                             authenticate=fake_login)
+    runner = LifecycleRunner(site(port=port), keeper(cloud), soft, Deadline(8), cloud.driver)
     result = runner.run()
     assert result.interrupted == "SIGTERM"
     assert result.phase("boot").outcome == Outcome.UNAVAILABLE
