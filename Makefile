@@ -7,6 +7,11 @@ STAMP := $(VENV)/.fedprobe-installed
 KEYSTONE_VENV ?= .venv-keystone
 KS_STAMP := $(KEYSTONE_VENV)/.keystone-installed
 export FEDPROBE_KEYSTONE_VENV := $(abspath $(KEYSTONE_VENV))
+# OpenStack clients nobody here wrote (the `openstack` CLI, nova/glance/neutron/keystoneclient),
+# pinned, in a venv of their own: tests/integration/test_foreign_clients.py runs them.
+CLIENTS_VENV ?= .venv-clients
+CLIENTS_STAMP := $(CLIENTS_VENV)/.clients-installed
+export FEDPROBE_CLIENTS_VENV := $(abspath $(CLIENTS_VENV))
 
 .PHONY: demo test lint typecheck unit integration bench fuzz sandbox clean system-deps
 
@@ -26,12 +31,20 @@ $(KS_STAMP): dev/keystone-requirements.txt
 		--disable-pip-version-check -r dev/keystone-requirements.txt
 	@touch $(KS_STAMP)
 
+$(CLIENTS_STAMP): dev/clients-requirements.txt
+	@echo "make: installing the OpenStack clients into $(CLIENTS_VENV) (log: .setup/clients.log)"
+	@mkdir -p .setup && : > .setup/clients.log
+	@dev/quietly .setup/clients.log python3 -m venv $(CLIENTS_VENV)
+	@dev/quietly .setup/clients.log $(CLIENTS_VENV)/bin/python -m pip install \
+		--disable-pip-version-check -r dev/clients-requirements.txt
+	@touch $(CLIENTS_STAMP)
+
 ## demo: start the embedded sandbox cloud and drive one VM through its whole life
 demo: $(STAMP) system-deps
 	@$(PY) examples/vm_demo.py
 
 ## test: lint, type-check, unit and integration tests (real servers on loopback)
-test: $(STAMP) $(KS_STAMP) system-deps lint typecheck
+test: $(STAMP) $(KS_STAMP) $(CLIENTS_STAMP) system-deps lint typecheck
 	@$(PY) -m pytest -q -ra
 
 lint: $(STAMP)
@@ -57,4 +70,4 @@ sandbox: $(STAMP)
 	@$(VENV)/bin/fedprobe sandbox
 
 clean:
-	rm -rf $(VENV) $(KEYSTONE_VENV) .mypy_cache .ruff_cache .pytest_cache *.egg-info
+	rm -rf $(VENV) $(KEYSTONE_VENV) $(CLIENTS_VENV) .mypy_cache .ruff_cache .pytest_cache *.egg-info

@@ -22,9 +22,10 @@ def own_dirs() -> tuple[str, ...]:
     (tests' scripts, the sandbox's guests)."""
     dirs = [str(ROOT), sys.prefix, os.path.realpath(sys.executable),
             os.path.realpath(tempfile.gettempdir()), tempfile.gettempdir()]
-    keystone = os.environ.get("FEDPROBE_KEYSTONE_VENV")
-    if keystone:
-        dirs.append(os.path.abspath(keystone))
+    for var in ("FEDPROBE_KEYSTONE_VENV", "FEDPROBE_CLIENTS_VENV"):  # the Makefile's venvs
+        venv = os.environ.get(var)
+        if venv:
+            dirs.append(os.path.abspath(venv))
     return tuple(dict.fromkeys(dirs))
 
 

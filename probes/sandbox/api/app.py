@@ -19,6 +19,7 @@ from probes.sandbox.api import (
     control,
     glance,
     keystone,
+    keystone_self,
     neutron,
     nova_extras,
     nova_ips,
@@ -41,9 +42,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ALL_ROUTES: list[Route] = [*keystone.ROUTES, *nova_servers.ROUTES, *nova_extras.ROUTES,
-                           *nova_zones.ROUTES, *nova_ips.ROUTES, *nova_quotas.ROUTES,
-                           *glance.ROUTES, *neutron.ROUTES, *oidc.ROUTES, *control.ROUTES]
+ALL_ROUTES: list[Route] = [*keystone.ROUTES, *keystone_self.ROUTES, *nova_servers.ROUTES,
+                           *nova_extras.ROUTES, *nova_zones.ROUTES, *nova_ips.ROUTES,
+                           *nova_quotas.ROUTES, *glance.ROUTES, *neutron.ROUTES, *oidc.ROUTES,
+                           *control.ROUTES]
 
 
 def _rules(routes: list[Route]) -> Map:

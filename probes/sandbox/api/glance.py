@@ -1,5 +1,5 @@
 """Glance v2: version documents, images list (filters, limit/marker pagination with ``next``)
-and show. Custom image properties appear as top-level keys, as in Glance."""
+show and members. Custom image properties appear as top-level keys, as in Glance."""
 
 from __future__ import annotations
 
@@ -98,11 +98,34 @@ def images(ctx: Ctx) -> Reply:
 @route("/image/v2/images/<image_id>", "GET", "image", "images")
 def image_show(ctx: Ctx, image_id: str) -> Reply:
     """GET /v2/images/{id}."""
+    return Reply(200, image_doc(_visible_image(ctx, image_id)))
+
+
+def _visible_image(ctx: Ctx, image_id: str) -> ImageRec:
     assert ctx.token is not None and ctx.token.project is not None
     img = ctx.cloud.inventory.images.get(image_id)
     if img is None or not ctx.cloud.inventory.image_visible(img, ctx.token.project.id):
         raise glance_error(404, f"No image found with ID {image_id}")
-    return Reply(200, image_doc(img))
+    return img
+
+
+@route("/image/v2/images/<image_id>/members", "GET", "image", "images")
+def image_members(ctx: Ctx, image_id: str) -> Reply:
+    """GET /v2/images/{id}/members: 403 unless the image is shared, as Glance answers; every
+    share in the sandbox is accepted by every other project, and a member sees only itself."""
+    assert ctx.token is not None and ctx.token.project is not None
+    img = _visible_image(ctx, image_id)
+    if img.spec.visibility != "shared":
+        raise glance_error(403, "Only shared images have members.")
+    me = ctx.token.project.id
+    members = [p for p in sorted(ctx.cloud.identity.projects) if p != img.owner]
+    if me != img.owner:
+        members = [me]
+    when = iso_z(img.created)
+    return Reply(200, {"members": [{"image_id": img.id, "member_id": m, "status": "accepted",
+                                    "created_at": when, "updated_at": when,
+                                    "schema": "/v2/schemas/member"} for m in members],
+                       "schema": "/v2/schemas/members"})
 
 
 @route("/image/v2/schemas/image", "GET", "image", "schemas")

@@ -1,5 +1,6 @@
 """Keystone v3: version discovery, tokens (password, application credential, token), token
-validation, federation (OIDC bearer tokens) and the auth/projects and auth/catalog calls."""
+validation, federation (OIDC bearer tokens), the auth/projects and auth/catalog calls, and what
+a user may read of itself: its user, projects, application credentials, the regions."""
 
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ def version(ctx: Ctx) -> Reply:
     return Reply(200, {"version": _version(ctx.base_url)})
 
 
-def _project_doc(ctx: Ctx, p: ProjectRec) -> dict[str, Any]:
+def project_doc(ctx: Ctx, p: ProjectRec) -> dict[str, Any]:
     return {"id": p.id, "name": p.name, "domain_id": p.domain_id, "description": p.description,
             "enabled": True, "is_domain": False, "parent_id": p.domain_id, "tags": [],
             "links": {"self": f"{auth_url(ctx.base_url)}/projects/{p.id}"}, "options": {}}
@@ -154,7 +155,7 @@ def revoke_token(ctx: Ctx) -> Reply:
 
 def _projects_of(ctx: Ctx, user: UserRec) -> list[dict[str, Any]]:
     projects = ctx.cloud.identity.projects
-    return [_project_doc(ctx, projects[pid]) for pid in sorted(user.project_ids)]
+    return [project_doc(ctx, projects[pid]) for pid in sorted(user.project_ids)]
 
 
 @route("/identity/v3/auth/projects", "GET", "identity", "projects")
@@ -163,6 +164,16 @@ def auth_projects(ctx: Ctx) -> Reply:
     assert ctx.token is not None
     return Reply(200, {"projects": _projects_of(ctx, ctx.token.user),
                        "links": {"self": f"{auth_url(ctx.base_url)}/auth/projects",
+                                 "previous": None, "next": None}})
+
+
+@route("/identity/v3/OS-FEDERATION/projects", "GET", "identity", "projects")
+def federation_projects(ctx: Ctx) -> Reply:
+    """GET /v3/OS-FEDERATION/projects: the deprecated twin of /v3/auth/projects that Keystone
+    still serves (older federated clients call it)."""
+    assert ctx.token is not None
+    return Reply(200, {"projects": _projects_of(ctx, ctx.token.user),
+                       "links": {"self": f"{auth_url(ctx.base_url)}/OS-FEDERATION/projects",
                                  "previous": None, "next": None}})
 
 
@@ -175,7 +186,7 @@ def projects(ctx: Ctx) -> Reply:
         raise keystone_error(403, "You are not authorized to perform the requested action: "
                                   "identity:list_projects.")
     every = ctx.cloud.identity.projects
-    return Reply(200, {"projects": [_project_doc(ctx, every[p]) for p in sorted(every)],
+    return Reply(200, {"projects": [project_doc(ctx, every[p]) for p in sorted(every)],
                        "links": {"self": f"{auth_url(ctx.base_url)}/projects",
                                  "previous": None, "next": None}})
 

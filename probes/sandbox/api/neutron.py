@@ -1,4 +1,5 @@
-"""Neutron v2.0: version documents, networks and subnets (list with filters, show)."""
+"""Neutron v2.0: version documents, networks and subnets (list with filters, show), each
+project's default security group, availability zones and quotas."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from typing import Any
 
 from probes.sandbox.api.errors import neutron_error
 from probes.sandbox.api.routes import Ctx, Reply, collect, route
+from probes.sandbox.ids import stable_uuid
 from probes.sandbox.inventory import ZONE, NetworkRec, SubnetRec
 
 _PREFIX = "/networking/v2.0"
@@ -22,7 +24,8 @@ def versions(ctx: Ctx) -> Reply:
 @route(_PREFIX, "GET", "network", "versions", auth=False)
 def version(ctx: Ctx) -> Reply:
     """GET /networking/v2.0: the resources Neutron offers."""
-    names = ("network", "subnet")
+    names = ("network", "subnet", "security_group", "security_group_rule", "availability_zone",
+             "quota")
     return Reply(200, {"resources": [
         {"name": n, "collection": n + "s",
          "links": [{"rel": "self", "href": f"{ctx.base_url}{_PREFIX}/{n}s"}]} for n in names]})
@@ -110,6 +113,89 @@ def subnet_show(ctx: Ctx, subnet_id: str) -> Reply:
             if sub.id == subnet_id:
                 return Reply(200, {"subnet": _fields(ctx, subnet_doc(sub))})
     raise neutron_error(404, "SubnetNotFound", f"Subnet {subnet_id} could not be found.")
+
+
+def _default_group(project_id: str) -> dict[str, Any]:
+    """The "default" security group Neutron makes for every project: all egress, and ingress
+    from members of the group, for IPv4 and IPv6."""
+    sg_id = stable_uuid("security-group", project_id)
+    common: dict[str, Any] = {"security_group_id": sg_id, "protocol": None, "port_range_min": None,
+              "port_range_max": None, "remote_ip_prefix": None, "remote_address_group_id": None,
+              "normalized_cidr": None, "description": "", "project_id": project_id,
+              "tenant_id": project_id, "belongs_to_default_sg": True, "tags": [],
+              "created_at": _CREATED, "updated_at": _CREATED, "revision_number": 0}
+    rules = [{**common, "id": stable_uuid("security-group-rule", f"{project_id}:{d}:{e}"),
+              "direction": d, "ethertype": e,
+              "remote_group_id": sg_id if d == "ingress" else None}
+             for d in ("egress", "ingress") for e in ("IPv4", "IPv6")]
+    return {"id": sg_id, "name": "default", "description": "Default security group",
+            "project_id": project_id, "tenant_id": project_id, "stateful": True,
+            "shared": False, "security_group_rules": rules, "tags": [],
+            "created_at": _CREATED, "updated_at": _CREATED, "revision_number": 1}
+
+
+def _groups(ctx: Ctx) -> list[dict[str, Any]]:
+    assert ctx.token is not None and ctx.token.project is not None
+    return [_default_group(ctx.token.project.id)]
+
+
+@route(f"{_PREFIX}/security-groups", "GET", "network", "security_groups")
+def security_groups(ctx: Ctx) -> Reply:
+    """GET /v2.0/security-groups: the project's default group."""
+    docs = [d for d in _groups(ctx) if _matches(ctx, d)]
+    return Reply(200, {"security_groups": [_fields(ctx, d) for d in docs]})
+
+
+@route(f"{_PREFIX}/security-groups/<sg_id>", "GET", "network", "security_groups")
+def security_group_show(ctx: Ctx, sg_id: str) -> Reply:
+    """GET /v2.0/security-groups/{id}."""
+    for doc in _groups(ctx):
+        if doc["id"] == sg_id:
+            return Reply(200, {"security_group": _fields(ctx, doc)})
+    raise neutron_error(404, "SecurityGroupNotFound", f"Security group {sg_id} does not exist")
+
+
+@route(f"{_PREFIX}/security-group-rules", "GET", "network", "security_groups")
+def security_group_rules(ctx: Ctx) -> Reply:
+    """GET /v2.0/security-group-rules with filters (security_group_id, direction...)."""
+    docs = [r for g in _groups(ctx) for r in g["security_group_rules"] if _matches(ctx, r)]
+    return Reply(200, {"security_group_rules": [_fields(ctx, d) for d in docs]})
+
+
+@route(f"{_PREFIX}/availability_zones", "GET", "network", "availability_zones")
+def availability_zones(ctx: Ctx) -> Reply:
+    """GET /v2.0/availability_zones: the one zone, for networks and routers."""
+    docs = [{"name": ZONE, "resource": r, "state": "available"} for r in ("network", "router")]
+    return Reply(200, {"availability_zones": [_fields(ctx, d) for d in docs
+                                              if _matches(ctx, d)]})
+
+
+# The extensions whose resources and attributes the sandbox serves (clients such as the
+# `openstack` CLI ask before calling them): alias -> name.
+_EXTENSIONS = {"external-net": "Neutron external network", "net-mtu": "Network MTU",
+               "project-id": "project_id field enabled", "security-group": "security-group",
+               "availability_zone": "Availability Zone",
+               "network_availability_zone": "Network Availability Zone",
+               "quotas": "Quota management support", "quota_details": "Quota details"}
+
+
+def _extension_doc(alias: str) -> dict[str, Any]:
+    return {"alias": alias, "name": _EXTENSIONS[alias], "description": _EXTENSIONS[alias],
+            "updated": "2013-02-03T10:00:00-00:00", "links": []}
+
+
+@route(f"{_PREFIX}/extensions", "GET", "network", "versions")
+def extensions(ctx: Ctx) -> Reply:
+    """GET /v2.0/extensions."""
+    return Reply(200, {"extensions": [_extension_doc(a) for a in _EXTENSIONS]})
+
+
+@route(f"{_PREFIX}/extensions/<alias>", "GET", "network", "versions")
+def extension_show(ctx: Ctx, alias: str) -> Reply:
+    """GET /v2.0/extensions/{alias}: 404 for one the sandbox does not serve."""
+    if alias not in _EXTENSIONS:
+        raise neutron_error(404, "HTTPNotFound", f"Extension with alias {alias} does not exist")
+    return Reply(200, {"extension": _extension_doc(alias)})
 
 
 # Neutron's default quotas ([quotas] in neutron.conf); -1 would be unlimited.
