@@ -34,6 +34,7 @@ from probes.deadline import Deadline
 from probes.runner.custody import Custody
 from probes.runner.custody import make as make_custody
 from probes.runner.identity import StateDirError, default_host
+from probes.runner.inbox import Channel, Inbox
 from probes.runner.ledger import all_sites
 from probes.runner.registry import failure_reasons
 
@@ -95,7 +96,13 @@ class Exporter:
         self._own.register(_OwnCollector(self))
         ProcessCollector(registry=self._own)  # process_*: RSS, CPU seconds, open fds
         self._probe_slots = threading.BoundedSemaphore(self.config.file.workers.fast)
+        self.inbox = Inbox()  # the guests' posted reports, for every run (web: /fedprobe/report)
         self._configure_store()
+
+    def _channel(self) -> Channel | None:
+        """Where this config tells guests to post (None: no report_url, the console only)."""
+        url = self.config.file.report_url
+        return Channel(self.inbox, url) if url else None
 
     # -- life ------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -178,7 +185,7 @@ class Exporter:
     # -- running checks --------------------------------------------------------------------------
     def execute(self, job: cfg.Job, soft: Deadline, hard: Deadline) -> None:
         """One scheduled run (a worker thread calls this)."""
-        run = run_check(job, self.config, self.custody, soft, hard)
+        run = run_check(job, self.config, self.custody, soft, hard, self._channel())
         before = self.store.latest(job.site, job.check)
         self.store.record(run, only_scheduled=True)
         log_state_change(before, run)

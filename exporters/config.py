@@ -5,9 +5,7 @@ rejected with the old config kept. Errors are one line naming the file, key and 
 
 from __future__ import annotations
 
-import ipaddress
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,6 +17,8 @@ from probes.config import sources, yamlfile
 from probes.config.shown import OneLineError
 from probes.config.site import Site
 from probes.deadline import MAX_TIMEOUT
+from probes.net import host_port
+from probes.runner.inbox import check_url
 from probes.runner.registry import CHECKS as REGISTRY
 
 CHECKS = tuple(REGISTRY)  # vm, keystone, api, proxy, token
@@ -82,6 +82,9 @@ class ExporterFile(_Model):
     """The YAML file as written by the operator."""
 
     listen: tuple[str, ...] = Field(("127.0.0.1:9847",), strict=False)  # a YAML list
+    # the base URL guests post their report to (this exporter's web port as they reach it);
+    # unset: no report channel, the vm checks read the console only
+    report_url: str | None = None
     sites_file: str
     vo: str | None = None
     monitoring_host: str | None = Field(None, min_length=1, max_length=255)
@@ -163,6 +166,11 @@ def load(path: Path) -> ExporterConfig:
                           f"{err['msg']}") from None
     for addr in file.listen:
         parse_listen(addr, path)
+    if file.report_url is not None:
+        try:
+            check_url(file.report_url)
+        except ValueError as exc:
+            raise ConfigError(f"exporter config {path}: report_url {exc}") from None
     sites_path = (path.parent / os.path.expanduser(file.sites_file)).resolve()
     try:
         available = sources.all_sites(sites_path, file.vo)
@@ -216,18 +224,9 @@ def check_job(config: ExporterConfig, job: Job) -> None:
 
 def parse_listen(addr: str, path: Path | None = None) -> tuple[str, int]:
     """'127.0.0.1:9847', 'localhost:9847' or '[::1]:9847' -> (host, port)."""
-    host, sep, port = addr.rpartition(":")
-    v6 = host.startswith("[") and host.endswith("]") and len(host) > 2
-    host = host[1:-1] if v6 else host
-    if not (sep and host and port.isdigit() and 0 <= int(port) <= 65535 and _host_ok(host, v6)):
-        where = f"exporter config {path}: " if path else ""
-        raise ConfigError(f"{where}listen value {addr!r:.80}: expected HOST:PORT or [V6]:PORT")
-    return host, int(port)
-
-
-def _host_ok(host: str, v6: bool) -> bool:
-    """An IPv6 address in brackets, or an IPv4 address or host name without."""
     try:
-        return isinstance(ipaddress.ip_address(host), ipaddress.IPv6Address) == v6
+        return host_port(addr)
     except ValueError:
-        return not v6 and re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,252})", host) is not None
+        where = f"exporter config {path}: " if path else ""
+        raise ConfigError(f"{where}listen value {addr!r:.80}: expected HOST:PORT or "
+                          "[V6]:PORT") from None

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from exporters.config import ExporterConfig, Job
     from probes.config.site import Site
     from probes.runner.custody import Custody
+    from probes.runner.inbox import Channel
     from probes.runner.outcome import CheckOutcome
     from probes.runner.result import LifecycleResult
 
@@ -26,7 +27,7 @@ deadlines = run_deadlines  # (soft, hard) of one run: the same split as ``fedpro
 
 
 def run_check(job: Job, config: ExporterConfig, custody: Custody, soft: Deadline,
-              hard: Deadline) -> CheckRun:
+              hard: Deadline, channel: Channel | None = None) -> CheckRun:
     """Run it through the check registry, as its plugin would; whatever happens, a CheckRun."""
     from probes.config.sources import SiteError
 
@@ -37,7 +38,7 @@ def run_check(job: Job, config: ExporterConfig, custody: Custody, soft: Deadline
     try:
         site = config.site(job.site, need_image=spec.needs_image)
         driver = site.driver
-        outcome = spec.run(request(job, config, site, custody, soft, hard))
+        outcome = spec.run(request(job, config, site, custody, soft, hard, channel))
     except SiteError as exc:
         return _failed(job, driver, started, t0, "config", str(exc))
     except Exception as exc:  # a bug or a surprise: one UNKNOWN run, the exporter goes on
@@ -49,7 +50,7 @@ def run_check(job: Job, config: ExporterConfig, custody: Custody, soft: Deadline
 
 
 def request(job: Job, config: ExporterConfig, site: Site, custody: Custody, soft: Deadline,
-            hard: Deadline) -> CheckRequest:
+            hard: Deadline, channel: Channel | None = None) -> CheckRequest:
     """The job's options as the check's request (seconds thresholds as Nagios ranges)."""
     o = job.options
 
@@ -63,7 +64,8 @@ def request(job: Job, config: ExporterConfig, site: Site, custody: Custody, soft
         critical=at_least(o.critical) if credential else None,
         services=o.services, token_warning=o.token_warning,
         file=Path(o.file).expanduser() if o.file else None, cacert=o.cacert,
-        vo=o.vo or (config.file.vo if job.check == "proxy" else None), fqan=o.fqan)
+        vo=o.vo or (config.file.vo if job.check == "proxy" else None), fqan=o.fqan,
+        channel=channel if job.check == "vm" else None)
 
 
 def check_run(outcome: CheckOutcome, site: Site, check: str, started: float,

@@ -1,78 +1,30 @@
-"""Serving the exporter's WSGI app with cheroot (HTTP/1.1 keep-alive, a bounded thread pool) on
-each configured listen address — sockets bound here, so a busy port is a clear one-line error."""
+"""Serving the exporter's WSGI app on each configured listen address (probes.httpd: cheroot,
+sockets bound here, so a busy port is a clear one-line error)."""
 
 from __future__ import annotations
 
-import logging
 import socket
-import threading
 from typing import Any
 
-from cheroot import wsgi
-
 from exporters.config import ConfigError, parse_listen
+from probes.httpd import Servers
 from probes.net import listen
 
-log = logging.getLogger(__name__)
 
-
-class _Server(wsgi.Server):
-    """cheroot on a pre-bound socket."""
-
-    expiration_interval = 0.1  # how quickly stop() returns
-
-    def __init__(self, sock: socket.socket, app: Any, threads: int) -> None:
-        host, port = sock.getsockname()[:2]
-        super().__init__((host, port), app, numthreads=threads, server_name="fedprobe-exporter")
-        self._premade = sock
-
-    def bind(self, family: int, type: int, proto: int = 0) -> None:
-        """Use the socket bound by serve()."""
-        self._premade.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.socket = self._premade
-
-    def error_log(self, msg: str = "", level: int = 20, traceback: bool = False) -> None:
-        """Connection noise (clients hanging up) to the debug log."""
-        log.debug("http: %s", msg, exc_info=traceback)
-
-
-class HttpServers:
+class HttpServers(Servers):
     """One cheroot server per listen address, each in its own thread."""
 
     def __init__(self, addresses: tuple[str, ...], app: Any, threads: int = 16) -> None:
-        self._servers: list[_Server] = []
-        self._threads: list[threading.Thread] = []
+        sockets: list[socket.socket] = []
         try:
             for addr in addresses:
                 host, port = parse_listen(addr)
                 try:
-                    sock = listen(host, port, 128)
+                    sockets.append(listen(host, port, 128))
                 except OSError as exc:
                     raise ConfigError(f"listen {addr}: cannot listen: {exc.strerror}") from None
-                srv = _Server(sock, app, threads)
-                srv.prepare()
-                self._servers.append(srv)
         except BaseException:
-            self.stop()
+            for sock in sockets:
+                sock.close()
             raise
-
-    @property
-    def addresses(self) -> list[tuple[str, int]]:
-        """(host, port) actually bound (port 0 in the config: the one the kernel chose)."""
-        return [tuple(s.socket.getsockname()[:2]) for s in self._servers]
-
-    def start(self) -> None:
-        """Serve in background threads."""
-        for srv in self._servers:
-            t = threading.Thread(target=srv.serve, name="fedprobe-http", daemon=True)
-            t.start()
-            self._threads.append(t)
-
-    def stop(self) -> None:
-        """Stop serving (idempotent)."""
-        for srv in self._servers:
-            srv.stop()
-        for t in self._threads:
-            t.join(timeout=5)
-        self._servers.clear()
-        self._threads.clear()
+        super().__init__(sockets, app, threads, "fedprobe-exporter")

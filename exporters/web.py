@@ -1,6 +1,7 @@
 """The exporter's HTTP side (a WSGI app, werkzeug request/response): /metrics (cached bytes),
-/probe (a fast check now, blackbox style), /-/healthy, /-/ready, /-/reload, the / status page
-and /logs (a check's recent runs with their debug logs)."""
+/probe (a fast check now, blackbox style), /-/healthy, /-/ready, /-/reload, the / status page,
+/logs (a check's recent runs with their debug logs) and /fedprobe/report/<nonce> (where guests
+post their reports when report_url is set)."""
 
 from __future__ import annotations
 
@@ -42,6 +43,8 @@ class WebApp:
             Rule("/-/reload", endpoint="reload", methods=["POST", "PUT"]),
             Rule("/", endpoint="status", methods=["GET"]),
             Rule("/logs", endpoint="logs", methods=["GET"]),
+            # the guests' reports (probes/runner/inbox.py answers for the method and size)
+            Rule("/fedprobe/report/<nonce>", endpoint="report"),
         ])
 
     def __call__(self, environ: dict[str, Any],
@@ -118,6 +121,9 @@ class WebApp:
         return response
 
     # -- pages for people -------------------------------------------------------------------------
+    def _report(self, request: Request) -> Response:
+        return Response.from_app(self.x.inbox.wsgi, request.environ)
+
     def _status(self, request: Request) -> Response:
         return _page("fedprobe exporter", statuspage.render(self.x, request.args), refresh=60)
 

@@ -3,6 +3,8 @@ guest's two addresses) can share a port number."""
 
 from __future__ import annotations
 
+import ipaddress
+import re
 import socket
 
 
@@ -20,3 +22,21 @@ def listen(addr: str, port: int, backlog: int = 16) -> socket.socket:
         sock.close()
         raise
     return sock
+
+
+def host_port(addr: str) -> tuple[str, int]:
+    """'127.0.0.1:9847', 'localhost:9847' or '[::1]:9847' -> (host, port); ValueError else."""
+    host, sep, port = addr.rpartition(":")
+    v6 = host.startswith("[") and host.endswith("]") and len(host) > 2
+    host = host[1:-1] if v6 else host
+    if not (sep and host and port.isdigit() and 0 <= int(port) <= 65535 and _host_ok(host, v6)):
+        raise ValueError(f"{addr!r:.80}: expected HOST:PORT or [V6]:PORT")
+    return host, int(port)
+
+
+def _host_ok(host: str, v6: bool) -> bool:
+    """An IPv6 address in brackets, or an IPv4 address or host name without."""
+    try:
+        return isinstance(ipaddress.ip_address(host), ipaddress.IPv6Address) == v6
+    except ValueError:
+        return not v6 and re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,252})", host) is not None

@@ -33,6 +33,7 @@ from probes.drivers.base import (
     ServerState,
     ServerStatus,
 )
+from probes.runner.inbox import Channel
 
 HOST = "probe-test.example.org"   # the monitoring host of the runs below
 MACHINE = "0123456789abcdef"      # and their machine id (custody's default)
@@ -71,7 +72,7 @@ def sshd_like(hosts: tuple[str, ...] = ("127.0.0.1", "::1")) -> Iterator[int]:
             srv.close()
 
 
-OPENSTACK_LIKE = frozenset({"console", "metadata", "ipv6", "tags"})
+OPENSTACK_LIKE = frozenset({"console", "metadata", "ipv6", "tags", "report_channel"})
 
 
 @dataclass
@@ -126,6 +127,7 @@ class Faults:
     create_answer_lost: bool = False    # the server is made, the answer never arrives
     appears_after: float = 0.0          # ... and shows in lists only this many seconds later
     console_forbidden: bool = False
+    cannot_post: bool = False           # the guest's posts do not reach the report URL
     transient: dict[str, int] = field(default_factory=dict)  # call -> how many 503s first
     hang: set[str] = field(default_factory=set)              # calls that wait out the deadline
     slow: dict[str, float] = field(default_factory=dict)     # call -> seconds it takes
@@ -144,6 +146,7 @@ class FakeCloud:
                  metadata: dict[str, str] | None = None,
                  capabilities: frozenset[str] = OPENSTACK_LIKE) -> None:
         self.capabilities = capabilities
+        self.channel: Channel | None = None   # the runs' report listener (console-less)
         self.servers: dict[str, FakeServer] = {}
         self.faults = Faults()
         self.guest = Guest()
@@ -161,6 +164,26 @@ class FakeCloud:
         spec = ServerSpec("img-1", "fl-1", None, "", dict(metadata))
         self.servers[sid] = FakeServer(sid, name, spec, time.time() - age, ServerState.ACTIVE)
         return sid
+
+    def post_report(self, server_id: str, url: str) -> None:
+        """The guest posting its report home once it is up, as the user-data does (real HTTP
+        to the run's listener on loopback)."""
+        import requests
+
+        end = time.monotonic() + 30
+        while time.monotonic() < end:
+            server = self.servers.get(server_id)
+            if server is None or server.state in (ServerState.GONE, ServerState.DELETING,
+                                                  ServerState.ERROR):
+                return
+            if server.state == ServerState.ACTIVE:
+                break
+            time.sleep(0.01)
+        else:
+            return
+        nonce = url.rsplit("/", 1)[-1]
+        if self.guest.runs_user_data:
+            requests.post(url, data=self.guest.console(nonce).encode(), timeout=5)
 
     def live(self) -> list[str]:
         """Servers that exist (not deleted)."""
@@ -221,6 +244,10 @@ class FakeDriver:
             self.cloud.servers[sid] = FakeServer(
                 sid, f"fedprobe-{spec.tags['fedprobe.host'][:32]}-{spec.tags['fedprobe.run']}",
                 spec, time.time())
+        post = re.search(r"^P='(http[^']+)'$", spec.user_data, re.M)
+        if post and "report_channel" in self.capabilities and not faults.cannot_post:
+            threading.Thread(target=self.cloud.post_report, args=(sid, post.group(1)),
+                             daemon=True).start()
         if faults.create_answer_lost:
             raise DriverError("create: ReadTimeout (the answer was lost)", transient=True,
                               maybe_done=True)

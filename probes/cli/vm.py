@@ -5,6 +5,7 @@ Only this edge prints or exits; any error becomes UNKNOWN with one line."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import signal
@@ -55,6 +56,12 @@ def register(sub: Any) -> None:
     v.add_argument("--sweep-max-age", type=float,
                    help=f"seconds after which this host's untracked probe VMs are swept "
                         f"(at least {AGE_FLOOR:g}, the default)")
+    v.add_argument("--report-listen", metavar="HOST:PORT",
+                   help="let the guest post its report home: listen there for this run (port "
+                        "0: any free one); plain HTTP, see docs/vm-probe.md")
+    v.add_argument("--report-url", metavar="URL",
+                   help="where the guest posts, as it reaches this machine (behind NAT: the "
+                        "public address); default http://HOST:PORT of --report-listen")
     v.add_argument("--state-dir", type=named_path, metavar="DIR",
                    help="the ledger of this machine's runs (default: $FEDPROBE_STATE_DIR, "
                         "/var/lib/fedprobe if writable, else $XDG_STATE_HOME/fedprobe)")
@@ -132,6 +139,20 @@ def _valid_outputs(args: argparse.Namespace) -> None:
                                                 "name: it is replaced by each run)")
     if args.textfile is not None and not args.textfile.is_dir():
         raise UsageError(PLUGIN_NAME, "vm", f"--textfile {args.textfile}: not a directory")
+    if args.report_url is not None and args.report_listen is None:
+        raise UsageError(PLUGIN_NAME, "vm", "--report-url needs --report-listen (the address "
+                                            "this run listens on)")
+    if args.report_listen is not None:
+        from probes.net import host_port
+        from probes.runner.inbox import check_url
+
+        for flag, value, check in (("--report-listen", args.report_listen, host_port),
+                                   ("--report-url", args.report_url, check_url)):
+            try:
+                if value is not None:
+                    check(value)
+            except ValueError as exc:
+                raise UsageError(PLUGIN_NAME, "vm", f"{flag} {exc}") from None
     if args.pushgateway is not None:  # prometheus_client reads host:port as http://host:port
         url = args.pushgateway if "://" in args.pushgateway else f"http://{args.pushgateway}"
         valid_url(PLUGIN_NAME, "vm", "--pushgateway", url)
@@ -168,6 +189,7 @@ def _run(args: argparse.Namespace, env: Environment, deadline: Deadline,
     from probes.config import sources
     from probes.runner.custody import make as make_custody
     from probes.runner.identity import StateDirError
+    from probes.runner.inbox import listener
     from probes.runner.lifecycle import LifecycleRunner
     from probes.runner.registry import vm_outcome
 
@@ -183,8 +205,19 @@ def _run(args: argparse.Namespace, env: Environment, deadline: Deadline,
         logging.basicConfig(level=logging.DEBUG, stream=env.stderr)
     started = time.time()
     try:
-        runner = LifecycleRunner(site, custody, deadline, hard, drivers.create)
-        result = runner.run()
+        with contextlib.ExitStack() as stack:
+            channel = None
+            if args.report_listen is not None:
+                try:
+                    channel = stack.enter_context(listener(args.report_listen,
+                                                           args.report_url))
+                except OSError as exc:
+                    env.stdout.write(unknown_line(PLUGIN_NAME, f"--report-listen "
+                                                  f"{args.report_listen}: cannot listen: "
+                                                  f"{exc.strerror or exc}"))
+                    return ExitStatus.UNKNOWN
+            runner = LifecycleRunner(site, custody, deadline, hard, drivers.create, channel)
+            result = runner.run()
     except Exception as exc:  # the edge: one line, UNKNOWN (the runner already cleaned up)
         env.stdout.write(unknown_line(PLUGIN_NAME, f"internal error: {type(exc).__name__}: "
                                                    f"{str(exc)[:200]}"))

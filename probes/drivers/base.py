@@ -48,7 +48,8 @@ CAPABILITIES = {
     "metadata": "the guest can read the server's metadata (metadata service or config drive)",
     "ipv6": "the cloud can give the server an IPv6 address",
     "tags": "create() stores the tags on the server and list_own() filters on them",
-    "report_channel": "report() also returns what the guest posted home over the network",
+    "report_channel": "the guest may post its report home: the cloud runs the user-data as "
+                      "given and lets the guest connect out (probes/runner/inbox.py)",
 }
 
 # The tags every probe VM carries (list_own filters on them; a driver may name the server
@@ -149,8 +150,8 @@ class CloudDriver(Protocol):
         """The server's state (GONE when the API says 404)."""
 
     def report(self, server_id: str, deadline: Deadline) -> str | None:
-        """Where the guest's report shows: the console log, or what the guest posted home
-        (Forbidden when policy says no; None when the driver has no report source)."""
+        """The console log, where the guest prints its report (Forbidden when policy says
+        no; None when there is none to read). Drivers without "console" are not asked."""
 
     def delete(self, server_id: str, deadline: Deadline) -> None:
         """Ask for deletion (a server already gone is fine)."""

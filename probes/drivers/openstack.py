@@ -102,7 +102,7 @@ class OpenStackDriver:
     then Nova, Glance and Neutron on that session."""
 
     name = "openstack"
-    capabilities = frozenset({"console", "metadata", "ipv6", "tags"})
+    capabilities = frozenset({"console", "metadata", "ipv6", "tags", "report_channel"})
 
     def __init__(self, site: Site, authenticate: Authenticate | None = None) -> None:
         self.site = site

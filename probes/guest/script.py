@@ -1,6 +1,8 @@
 """The user-data: a POSIX sh script (busybox sh, dash, bash) generated per run. It reports what
 the VM sees as lines ``FPR <nonce> key=value`` on its stdout, which cloud-init (and the sandbox)
-send to the console. It never contains a credential: only the run's random nonce."""
+send to the console, and, given a report URL, also posts them there (probes/runner/inbox.py,
+with busybox `wget --post-data`, or curl). It never contains a credential: only the run's random
+nonce (and the URL, which is none)."""
 
 from __future__ import annotations
 
@@ -16,8 +18,11 @@ REPORT_VERSION = "1"
 _TEMPLATE = r"""#!/bin/sh
 # fedprobe guest check. Reports what this VM sees to its console; holds no credentials.
 N=@NONCE@
-C=0
-say() { C=$((C + 1)); printf 'FPR %s %s\n' "$N" "$(printf '%s' "$*" | tr -d '\r\n')"; }
+P='@POST@'
+C=0 R=""
+[ -n "$P" ] && { R=$(mktemp 2>/dev/null || echo "/tmp/fpr-report.$$"); : >"$R"; }
+line() { printf 'FPR %s %s\n' "$N" "$1"; [ -n "$R" ] && printf 'FPR %s %s\n' "$N" "$1" >>"$R"; }
+say() { C=$((C + 1)); line "$(printf '%s' "$*" | tr -d '\r\n')"; }
 # busybox 1.35's wget crashes with -T (Debian 12's busybox-static): then timeout(1) bounds it
 fetch() { wget -q -T 3 -O- "$1" 2>/dev/null || curl -fsS -m 3 "$1" 2>/dev/null ||
           timeout 5 wget -q -O- "$1" 2>/dev/null; }
@@ -86,16 +91,35 @@ for f in /root/.aws/credentials /root/.config/openstack/clouds.yaml /etc/opensta
     [ -f "$f" ] && say "hygiene.credential_file=$f"
 done
 C=$((C + 1))
-printf 'FPR %s end lines=%s\n' "$N" "$C"
+line "end lines=$C"
+if [ -n "$R" ]; then
+    # a few tries: the guest's network may come up after this runs
+    for _ in 1 2 3 4 5; do
+        if timeout 15 wget -q -O /dev/null --post-data="$(cat "$R")" "$P" 2>/dev/null ||
+           curl -fsS -m 15 -o /dev/null --data-binary @"$R" "$P" 2>/dev/null; then
+            echo "fedprobe: report posted to $P"; rm -f "$R"; exit 0
+        fi
+        sleep 3
+    done
+    echo "fedprobe: could not post the report to $P"
+    rm -f "$R"
+fi
 """
 
 _NONCE = re.compile(r"^[0-9a-f]{16,64}$")
 
 
-def user_data(nonce: str) -> str:
-    """The guest script for one run (the nonce is hex, so nothing needs quoting)."""
+_URL = re.compile(r"^https?://[\x21-\x26\x28-\x7e]+$")  # printable, no space, no quote
+
+
+def user_data(nonce: str, post_url: str | None = None) -> str:
+    """The guest script for one run (the nonce is hex and the URL has no quote, so both go in
+    as they are)."""
     if not _NONCE.match(nonce):
         raise ValueError("nonce must be 16-64 lowercase hex characters")
-    return (_TEMPLATE.replace("@NONCE@", nonce).replace("@VERSION@", REPORT_VERSION)
+    if post_url is not None and not _URL.match(post_url):
+        raise ValueError(f"report URL {post_url!r:.80}: not a plain http(s) URL")
+    return (_TEMPLATE.replace("@NONCE@", nonce).replace("@POST@", post_url or "")
+            .replace("@VERSION@", REPORT_VERSION)
             .replace("@MACHINE_KEYS@", " ".join(MACHINE_KEYS))
             .replace("@JOB_KEYS@", " ".join(JOB_KEYS)))

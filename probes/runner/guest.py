@@ -5,6 +5,7 @@ WARNING or CRITICAL is the checks' decision, from the policy.)"""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 from probes.config.site import Site
@@ -12,6 +13,7 @@ from probes.deadline import Deadline, DeadlineExceeded
 from probes.drivers.base import CloudDriver, Forbidden
 from probes.guest import mjf
 from probes.guest.report import ConsoleReport, Reading, read
+from probes.runner.inbox import Channel
 from probes.runner.result import Outcome
 
 
@@ -30,40 +32,72 @@ def _hygiene(report: ConsoleReport) -> list[str]:
     return findings
 
 
+def _sources(driver: CloudDriver, server_id: str, nonce: str, channel: Channel | None,
+             deadline: Deadline) -> dict[str, Callable[[], str | None]]:
+    """Where this run's report may show, in the order they are read."""
+    found: dict[str, Callable[[], str | None]] = {}
+    if channel is not None and "report_channel" in driver.capabilities:
+        found["posted"] = lambda: channel.inbox.take(nonce)
+    if "console" in driver.capabilities:
+        found["console"] = lambda: driver.report(server_id, deadline)
+    return found
+
+
 def check_context(driver: CloudDriver, server_id: str, nonce: str,
                   api_addresses: tuple[tuple[int, str], ...], ph: Recorder,
-                  deadline: Deadline) -> ConsoleReport | None:
-    """Poll the report source until this run's report is complete (or time is up)."""
-    if not {"console", "report_channel"} & driver.capabilities:
+                  deadline: Deadline, channel: Channel | None = None) -> ConsoleReport | None:
+    """Poll the report's sources (what the guest posted home, the console) until this run's
+    report is complete in one of them (or time is up)."""
+    sources = _sources(driver, server_id, nonce, channel, deadline)
+    if not sources:
+        how = ("give the guest a report URL to post to (--report-listen, --report-url)"
+               if "report_channel" in driver.capabilities else "no report channel")
         ph.done(Outcome.UNAVAILABLE, f"not checked: the {driver.name} driver has no way to "
-                                     "read the guest's report (no console, no report channel)",
+                                     f"read the guest's report (no console; {how})",
                 missing="report")
         return None
-    reading = Reading(None, problem="no console read")
+    url = channel.post_url(nonce) if channel is not None else ""
+    reading = Reading(None, problem="no console read" if "console" in sources else
+                      f"the guest posted no report to {url} (can the cloud's network reach it?)")
+    via = ""
     start = time.monotonic()
     try:
         for _ in deadline.polls():
-            try:
-                text = driver.report(server_id, deadline)
-            except Forbidden as exc:
-                ph.done(Outcome.UNAVAILABLE, f"console output not allowed by the site: {exc}")
-                return None
-            if text is None:  # nothing yet (a report channel the guest did not post to)
-                continue
-            reading = read(text, nonce)
+            for name, get in list(sources.items()):
+                try:
+                    text = get()
+                except Forbidden as exc:
+                    if len(sources) == 1:
+                        ph.done(Outcome.UNAVAILABLE,
+                                f"console output not allowed by the site: {exc}")
+                        return None
+                    del sources[name]  # the posted report may still come
+                    continue
+                if text is None:  # nothing posted yet
+                    continue
+                found = read(text, nonce)
+                if found.report is not None or reading.report is None:
+                    reading, via = found, name
+                if found.report is not None and found.report.complete:
+                    break
             if reading.report is not None and reading.report.complete:
                 break
     except DeadlineExceeded as exc:
         report = reading.report
-        ph.done(Outcome.FAILED, f"{reading.problem} after {time.monotonic() - start:.1f}s "
-                                f"({exc})", partial=report is not None)
+        where = (f"; nothing posted to {url}" if len(sources) > 1 and via != "posted"
+                 else "")
+        ph.done(Outcome.FAILED, f"{reading.problem}{where} after "
+                                f"{time.monotonic() - start:.1f}s ({exc})",
+                partial=report is not None)
         return None
     report = reading.report
     assert report is not None
     seen = sorted(a for addrs in report.addresses.values() for a in addrs)
     api = sorted(a for _, a in api_addresses)
     ph.done(Outcome.PASSED,
-            f"user-data ran (nonce matched); metadata via {report.metadata_source}",
+            f"user-data ran (nonce matched); metadata via {report.metadata_source}"
+            + (" (report posted home)" if via == "posted" else ""),
+            **({"report_via": via} if via == "posted" else {}),
             metadata_source=report.metadata_source, guest_addresses=seen, api_addresses=api,
             routes={str(k): v for k, v in report.routes.items()}, hygiene=_hygiene(report),
             uptime=report.uptime)

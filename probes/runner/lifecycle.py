@@ -30,6 +30,7 @@ from probes.runner import remove
 from probes.runner.custody import Custody, GuardianLike
 from probes.runner.guest import check_context, check_mjf
 from probes.runner.identity import StateDirError
+from probes.runner.inbox import Channel
 from probes.runner.ledger import CREATED, LEAKED, LOST, Entry, Ledger, RunLock, forget_lock
 from probes.runner.reach import tcp
 from probes.runner.result import PHASES, LifecycleResult, Outcome, Phase
@@ -65,7 +66,7 @@ class LifecycleRunner:
     """Runs one probe VM through its life against one site."""
 
     def __init__(self, site: Site, custody: Custody, deadline: Deadline, hard: Deadline,
-                 driver_factory: DriverFactory) -> None:
+                 driver_factory: DriverFactory, channel: Channel | None = None) -> None:
         self.site = site
         self.custody = custody
         self.identity = custody.identity
@@ -73,6 +74,7 @@ class LifecycleRunner:
         self.hard = hard          # the whole -t, for cleanup; never cancelled
         self.budget = deadline.left()
         self.driver_factory = driver_factory
+        self.channel = channel  # where the guest may post its report (None: no listener)
         self.ledger = Ledger(custody.state_dir, site.name)
         self.guardian: GuardianLike | None = None
         self.maybe_created = False  # the create failed in a way that may have made a server
@@ -145,6 +147,8 @@ class LifecycleRunner:
                 log.exception("VM cleanup stopped unexpectedly")
                 self.leaked = self.server_id
             settled = self._settle()
+            if self.channel is not None:
+                self.channel.inbox.forget(self.nonce)
             if lock is not None:
                 lock.release()
                 if settled:  # nothing of this run is left to anyone: its lock file goes
@@ -188,7 +192,8 @@ class LifecycleRunner:
                 ph.done(Outcome.SKIPPED, "not checked (site policy: context off)")
             else:
                 report = check_context(driver, self.server_id or "", self.nonce,
-                                       self._status_addresses, ph, self.deadline.child(120))
+                                       self._status_addresses, ph, self.deadline.child(120),
+                                       self.channel)
         with self._phase("mjf") as ph:
             check_mjf(report, self.site, ph)
 
@@ -223,9 +228,13 @@ class LifecycleRunner:
                 ph.done(Outcome.FAILED, f"not created: {left:.1f}s left of {self.budget:.1f}s, "
                                         "too little to watch the VM and delete it")
                 return
+            post = None
+            if self.channel is not None and "report_channel" in driver.capabilities:
+                post = self.channel.post_url(self.nonce)
+                self.channel.inbox.expect(self.nonce)
             spec = ServerSpec(found.image.id, found.flavor.id,
                               found.network.id if found.network else None,
-                              user_data(self.nonce), tags(self.identity, self.run_id))
+                              user_data(self.nonce, post), tags(self.identity, self.run_id))
             until = time.time() + self.hard.left()
             self.ledger.put(Entry(self.run_id, self.site.name, self._cloud(),
                                   self.identity.role, os.getpid(), time.time(), until))

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from probes.config.site import Site
     from probes.deadline import Deadline
     from probes.runner.custody import Custody
+    from probes.runner.inbox import Channel
     from probes.runner.result import LifecycleResult
 
 Ranges = Mapping[str, tuple[str | None, str | None]]
@@ -37,6 +38,7 @@ class CheckRequest:
     critical: str | None = None
     custody: Custody | None = None  # vm: identity, ledger and guardian of the probe VM
     phase_ranges: Ranges = field(default_factory=lambda: MappingProxyType({}))  # vm
+    channel: Channel | None = None         # vm: where the guest may post its report
     services: tuple[str, ...] = SERVICES   # keystone: the catalog must have these
     token_warning: float = 600.0           # keystone: warn below this token lifetime
     file: Path | None = None               # proxy, token: the credential file
@@ -64,7 +66,8 @@ def run_vm(req: CheckRequest) -> CheckOutcome:
 
     if req.custody is None:
         raise ValueError("a vm check needs the custody of its VMs (identity, state directory)")
-    result = LifecycleRunner(req.site, req.custody, req.soft, req.hard, drivers.create).run()
+    result = LifecycleRunner(req.site, req.custody, req.soft, req.hard, drivers.create,
+                             req.channel).run()
     return vm_outcome(result, req.site, req.soft, req.verbose, req.warning, req.critical,
                       req.phase_ranges)
 

@@ -585,6 +585,56 @@ def test_vm_probe_reaches_both_families_of_a_namespace_guest(
     assert host_state()[0] == set()
 
 
+def test_the_guest_posts_its_report_home_when_the_console_is_forbidden(
+        sandbox_factory: Callable[..., Sandbox]) -> None:
+    sb = sandbox_factory(make_config(guests={"kind": "namespace"}), tls=True)
+    sb.set_faults(console_forbidden=True)
+    # the sandbox's own bridge carries 198.51.100.1: the guest reaches this run's listener there
+    run = _vm(sb, "-vv", "--report-listen", "198.51.100.1:0")
+    assert run.returncode == 0, run.stdout
+    assert re.search(r"^context\s+passed .*user-data ran \(nonce matched\); metadata via "
+                     r"169\.254\.169\.254 \(report posted home\)$", run.stdout, re.M)
+    assert "context.report_via = posted" in run.stdout
+    assert "keys valid (via metadata)" in run.stdout
+    # without the listener, the forbidden console is all there is: UNAVAILABLE, as before
+    alone = _vm(sb)
+    assert re.search(r"^context\s+unavailable .*console output not allowed", alone.stdout, re.M)
+    assert host_state()[0] == set()
+
+
+def test_the_exporter_takes_reports_for_its_runs_on_its_web_port(
+        sandbox_factory: Callable[..., Sandbox], tmp_path: Path) -> None:
+    import yaml
+
+    from tests.integration.test_exporter import ExporterProcess
+
+    sb = sandbox_factory(make_config(guests={"kind": "namespace"}), tls=True)
+    sb.set_faults(console_forbidden=True)
+    with socket.create_server(("198.51.100.1", 0)) as probe:  # a free port on the bridge
+        port = probe.getsockname()[1]
+    config = tmp_path / "exporter.yaml"
+    config.write_text(yaml.safe_dump({
+        "listen": ["127.0.0.1:0", f"198.51.100.1:{port}"], "sites_file": str(sb.sites_yaml),
+        "report_url": f"http://198.51.100.1:{port}", "monitoring_host": "exporter-ns",
+        "sites": {"sandbox": {k: {"enabled": False} for k in ("keystone", "api")}},
+        "checks": {"vm": {"interval": 5, "timeout": 60}}}))
+    exporter = ExporterProcess(config, tmp_path / "exporter.log")
+    try:
+        end = time.monotonic() + 90
+        logs = ""
+        while time.monotonic() < end:
+            logs = exporter.get("/logs?site=sandbox&check=vm").text
+            if "context" in logs and ("passed" in logs or "unavailable" in logs):
+                break
+            time.sleep(1)
+        assert re.search(r"context\s+passed .*\(report posted home\)", logs), logs
+        assert exporter.http.post(f"{exporter.url}/fedprobe/report/{'0' * 32}",
+                                  data=b"x", timeout=10).status_code == 404
+    finally:
+        exporter.stop()
+    assert host_state()[0] == set()
+
+
 def test_missing_ipv6_is_critical_only_where_promised(
         sandbox_factory: Callable[..., Sandbox]) -> None:
     v4_only = [{"name": "demo-net", "project": "demo",

@@ -175,3 +175,13 @@ def test_console_forbidden_still_judged_by_policy(qsb: Sandbox) -> None:
     assert run.state == "UNKNOWN", run.out
     assert "unavailable" in run.phase("context")
     assert not qsb.live_servers()
+
+
+def test_a_real_vm_posts_its_report_home_when_the_console_is_forbidden(qsb: Sandbox) -> None:
+    qsb.set_faults(console_forbidden=True)
+    # the guest's busybox wget reaches this run's listener on the sandbox's bridge address
+    run = vm(qsb, "-vv", "--report-listen", "198.51.100.1:0", timeout=120)
+    assert run.state == "OK", run.out + run.err
+    assert "(report posted home)" in run.phase("context"), run.phase("context")
+    assert "metadata via config-2" in run.phase("context")
+    assert not qsb.live_servers()

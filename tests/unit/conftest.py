@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakecloud import FakeCloud, sshd_like
+from probes.runner.inbox import listener
+from tests.fakecloud import OPENSTACK_LIKE, FakeCloud, sshd_like
 
 
 @pytest.fixture(scope="module")
@@ -17,10 +18,19 @@ def port() -> Iterator[int]:
         yield port
 
 
-@pytest.fixture
-def cloud(tmp_path: Path) -> FakeCloud:
+@pytest.fixture(params=["openstack-like", "console-less"])
+def cloud(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[FakeCloud]:
     """A healthy fake cloud whose VMs have loopback addresses; its runs keep their ledger in
-    this test's own state directory."""
-    fake = FakeCloud(addresses=((4, "127.0.0.1"), (6, "::1")))
+    this test's own state directory. Twice: with a console (as OpenStack), and without one,
+    where the guest posts its report home to the run's listener (cloud.channel)."""
+    if request.param == "openstack-like":
+        fake = FakeCloud(addresses=((4, "127.0.0.1"), (6, "::1")))
+        fake.state_dir = tmp_path / "state"
+        yield fake
+        return
+    fake = FakeCloud(addresses=((4, "127.0.0.1"), (6, "::1")),
+                     capabilities=OPENSTACK_LIKE - {"console"})
     fake.state_dir = tmp_path / "state"
-    return fake
+    with listener("127.0.0.1:0") as channel:
+        fake.channel = channel
+        yield fake

@@ -15,6 +15,9 @@ from probes.runner.lifecycle import LifecycleRunner
 from probes.runner.result import LifecycleResult, Outcome
 from tests.fakecloud import OPENSTACK_LIKE, FakeCloud, custody, site
 
+# the capabilities are taken away one by one from the OpenStack-shaped fake, without a listener
+OPENSTACK_SHAPED = pytest.mark.parametrize("cloud", ["openstack-like"], indirect=True)
+
 
 def run(cloud: FakeCloud, port: int, without: str, **policy: str) -> LifecycleResult:
     cloud.capabilities = OPENSTACK_LIKE - {without}
@@ -26,6 +29,7 @@ def verdict(result: LifecycleResult, **policy: str) -> tuple[str, int]:
     return render(result, site(policy=policy), 0, None, None, {})
 
 
+@OPENSTACK_SHAPED
 @pytest.mark.parametrize("context,code", [("required", 2), ("warning", 1)])
 def test_no_report_source_is_not_checked_and_judged_by_the_context_policy(
         cloud: FakeCloud, port: int, context: str, code: int) -> None:
@@ -33,7 +37,8 @@ def test_no_report_source_is_not_checked_and_judged_by_the_context_policy(
     ctx = result.phase("context")
     assert ctx.outcome == Outcome.UNAVAILABLE
     assert ctx.detail == ("not checked: the fake driver has no way to read the guest's report "
-                          "(no console, no report channel)")
+                          "(no console; give the guest a report URL to post to (--report-listen,"
+                          " --report-url))")
     assert result.phase("mjf").outcome == Outcome.SKIPPED
     assert "console" not in cloud.calls  # nothing asked of a source the driver lacks
     text, got = verdict(result, context=context)
@@ -41,6 +46,7 @@ def test_no_report_source_is_not_checked_and_judged_by_the_context_policy(
     assert result.phase("gone").outcome == Outcome.PASSED and cloud.live() == []
 
 
+@OPENSTACK_SHAPED
 @pytest.mark.parametrize("ipv6,code", [("required", 2), ("warning", 1), ("informational", 0)])
 def test_a_driver_without_ipv6_leaves_reach_v6_unchecked(cloud: FakeCloud, port: int,
                                                         ipv6: str, code: int) -> None:
@@ -53,6 +59,7 @@ def test_a_driver_without_ipv6_leaves_reach_v6_unchecked(cloud: FakeCloud, port:
     assert "reach_v6 OK" not in text
 
 
+@OPENSTACK_SHAPED
 def test_a_driver_without_tags_cannot_sweep_and_warns(cloud: FakeCloud, port: int) -> None:
     result = run(cloud, port, "tags")
     assert result.phase("sweep").outcome == Outcome.UNAVAILABLE

@@ -25,7 +25,7 @@ MINE = {KEY_HOST: HOST, KEY_MACHINE: MACHINE, KEY_PROBE: "vm"}
 def runner(cloud: FakeCloud, port: int, state: Path, soft: float = 5.0, hard: float = 8.0,
            **kw: Any) -> LifecycleRunner:
     return LifecycleRunner(site(port=port), custody(cloud, state, **kw), Deadline(soft),
-                           Deadline(hard), cloud.driver)
+                           Deadline(hard), cloud.driver, cloud.channel)
 
 
 def run(cloud: FakeCloud, port: int, state: Path, **kw: Any) -> LifecycleResult:
@@ -155,7 +155,9 @@ def _start(cloud: FakeCloud, port: int, state: Path, **kw: Any) -> None:
     threading.Thread(target=r.run, daemon=True).start()
 
 
-@pytest.mark.parametrize("call,after", [("status", 0), ("console", 0), ("create", 0)])
+@pytest.mark.parametrize("cloud,call,after", [
+    (kind, call, 0) for kind in ("openstack-like", "console-less") for call in ("status", "create")
+] + [("openstack-like", "console", 0)], indirect=["cloud"])
 def test_the_guardian_deletes_the_vm_of_a_run_that_died(cloud: FakeCloud, port: int,
                                                         tmp_path: Path, call: str,
                                                         after: int) -> None:
@@ -202,10 +204,12 @@ def test_a_guardian_goes_on_looking_for_a_lost_answer(cloud: FakeCloud, port: in
 
 
 # -- signals ---------------------------------------------------------------------------------------
-@pytest.mark.parametrize("call,interrupted_phase", [
-    ("discover", None),  # the signal lands during auth: nothing after it is sent
-    ("status", "boot"), ("console", "context"),
-])
+@pytest.mark.parametrize("cloud,call,interrupted_phase", [
+    # the signal lands during auth: nothing after it is sent
+    *((kind, call, phase) for kind in ("openstack-like", "console-less")
+      for call, phase in (("discover", None), ("status", "boot"))),
+    ("openstack-like", "console", "context"),
+], indirect=["cloud"])
 def test_after_a_signal_only_cleanup_talks_to_the_cloud(
         cloud: FakeCloud, port: int, tmp_path: Path, call: str,
         interrupted_phase: str | None) -> None:

@@ -148,6 +148,12 @@ def test_bad_listen(tmp_path: Path, sites: Path, listen: str) -> None:
     assert f"listen value {listen!r}: expected HOST:PORT or [V6]:PORT" in message
 
 
+@pytest.mark.parametrize("url", ["ftp://x", "monitor:9847", "http://h/a b"])
+def test_a_bad_report_url_is_named(tmp_path: Path, sites: Path, url: str) -> None:
+    message = refused(write(tmp_path, f"sites_file: sites.yaml\nreport_url: '{url}'\n"))
+    assert f"report_url {url!r}: expected http://HOST[:PORT][/PATH]" in message
+
+
 def test_listen_forms() -> None:
     assert parse_listen("127.0.0.1:9847") == ("127.0.0.1", 9847)
     assert parse_listen("[::1]:0") == ("::1", 0)
