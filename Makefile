@@ -24,20 +24,12 @@ system-deps:
 	@dev/system-deps
 
 $(KS_STAMP): dev/keystone-requirements.txt
-	@echo "make: installing the real OpenStack Keystone into $(KEYSTONE_VENV) (log: .setup/keystone.log)"
-	@mkdir -p .setup && : > .setup/keystone.log
-	@dev/quietly .setup/keystone.log python3 -m venv $(KEYSTONE_VENV)
-	@dev/quietly .setup/keystone.log $(KEYSTONE_VENV)/bin/python -m pip install \
-		--disable-pip-version-check -r dev/keystone-requirements.txt
-	@touch $(KS_STAMP)
+	@dev/pinned-venv $(KEYSTONE_VENV) $< .setup/keystone.log "the real OpenStack Keystone"
+	@touch $@
 
 $(CLIENTS_STAMP): dev/clients-requirements.txt
-	@echo "make: installing the OpenStack clients into $(CLIENTS_VENV) (log: .setup/clients.log)"
-	@mkdir -p .setup && : > .setup/clients.log
-	@dev/quietly .setup/clients.log python3 -m venv $(CLIENTS_VENV)
-	@dev/quietly .setup/clients.log $(CLIENTS_VENV)/bin/python -m pip install \
-		--disable-pip-version-check -r dev/clients-requirements.txt
-	@touch $(CLIENTS_STAMP)
+	@dev/pinned-venv $(CLIENTS_VENV) $< .setup/clients.log "the OpenStack clients"
+	@touch $@
 
 ## demo: start the embedded sandbox cloud and drive one VM through its whole life
 demo: $(STAMP) system-deps
