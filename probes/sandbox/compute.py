@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 from probes.sandbox.faults import Faults
@@ -17,6 +18,8 @@ from probes.sandbox.guests.base import Guest, GuestBackend, GuestError, GuestSpe
 from probes.sandbox.ids import new_uuid
 
 log = logging.getLogger(__name__)
+
+ENDED_KEPT = 1000  # deleted servers remembered for os-simple-tenant-usage
 
 # Nova's power states
 RUNNING, NOSTATE, SHUTDOWN = 1, 0, 4
@@ -51,6 +54,7 @@ class Server:
     guest: Guest | None = None
     delete_requested: float | None = None
     gone: bool = False
+    ended: float | None = None    # when it went away (epoch), for usage reports
     wake: threading.Event = field(default_factory=threading.Event)
 
     def touch(self) -> None:
@@ -69,6 +73,7 @@ class ServerStore:
         self._delete_delay = delete_delay
         self.lock = threading.RLock()
         self._servers: dict[str, Server] = {}
+        self._ended: deque[Server] = deque(maxlen=ENDED_KEPT)  # gone ones, for usage
         self._threads: list[threading.Thread] = []
         self._closing = threading.Event()
 
@@ -84,6 +89,15 @@ class ServerStore:
         with self.lock:
             return sorted((s for s in self._servers.values() if not s.gone),
                           key=lambda s: (s.created, s.id))
+
+    def used_between(self, project_id: str, start: float, end: float) -> list[Server]:
+        """A project's servers that existed at some point of [start, end), gone ones too
+        (the last ENDED_KEPT of them), oldest first."""
+        with self.lock:
+            every = [*self._servers.values(), *self._ended]
+        return sorted((s for s in every if s.project_id == project_id and s.created < end
+                       and (s.ended is None or s.ended > start)),
+                      key=lambda s: (s.created, s.id))
 
     def count_for(self, project_id: str) -> int:
         """Servers a project holds (quota)."""
@@ -217,7 +231,9 @@ class ServerStore:
         self._closing.wait(self._delete_delay + faults.latency.get("gone", 0.0))
         with self.lock:
             server.gone = True
+            server.ended = time.time()
             del self._servers[server.id]
+            self._ended.append(server)
 
     def _life_after_failed_delete(self, server: Server) -> None:
         # A failed delete leaves the server in ERROR; a later delete request fails again.

@@ -25,6 +25,7 @@ from probes.sandbox.api import (
     nova_ips,
     nova_quotas,
     nova_servers,
+    nova_usage,
     nova_zones,
     oidc,
 )
@@ -44,8 +45,8 @@ log = logging.getLogger(__name__)
 
 ALL_ROUTES: list[Route] = [*keystone.ROUTES, *keystone_self.ROUTES, *nova_servers.ROUTES,
                            *nova_extras.ROUTES, *nova_zones.ROUTES, *nova_ips.ROUTES,
-                           *nova_quotas.ROUTES, *glance.ROUTES, *neutron.ROUTES, *oidc.ROUTES,
-                           *control.ROUTES]
+                           *nova_quotas.ROUTES, *nova_usage.ROUTES, *glance.ROUTES,
+                           *neutron.ROUTES, *oidc.ROUTES, *control.ROUTES]
 
 
 def _rules(routes: list[Route]) -> Map:
