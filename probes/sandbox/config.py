@@ -255,8 +255,8 @@ class SandboxConfig(_Model):
     mjf: Mjf = Field(default_factory=Mjf)
     guests: Guests = Field(default_factory=Guests)
     delete_delay: float = Field(0.2, ge=0)
-    # Nova's [api] max_limit: the most servers one list answer holds (with or without `limit`);
-    # when more remain the answer carries a `servers_links` next link.
+    # Nova's [api] max_limit: the most servers or flavors one list answer holds (with or without
+    # `limit`); a full page carries a `servers_links`/`flavors_links` next link.
     max_limit: int = Field(1000, ge=1)
     faults: Faults = Field(default_factory=Faults)
     seed: int | None = None

@@ -216,11 +216,7 @@ CHECKS: list[tuple[str, Callable[[Any], bool]]] = [
 NOVA_GAPS = [
     pytest.param("keypair list", lambda out: out == [], id="keypair list"),
     pytest.param("availability zone list --compute", lambda out: {r["Zone Name"] for r in out}
-                 == {"nova"}, id="availability zone list --compute",
-                 marks=pytest.mark.xfail(
-        strict=True, reason="Nova gap: GET /compute/v2.1/os-availability-zone/detail is 404; "
-                            "real Nova answers 403 to a non-admin (the CLI then falls back to "
-                            "os-availability-zone)")),
+                 == {"nova"}, id="availability zone list --compute"),  # detail 403, then the list
     # (the CLI lifecycle test above ran, and deleted, a server in this module's sandbox)
     pytest.param("usage show", lambda out: out["Project"] == DEMO_PROJECT,
                  id="usage show"),

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
-from werkzeug.routing import Map, Rule
+from werkzeug.routing import BaseConverter, Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from probes.sandbox.api import (
@@ -21,8 +21,12 @@ from probes.sandbox.api import (
     keystone,
     keystone_self,
     neutron,
+    nova_create,
     nova_extras,
+    nova_flavors,
+    nova_images,
     nova_ips,
+    nova_proxy,
     nova_quotas,
     nova_servers,
     nova_usage,
@@ -43,20 +47,47 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ALL_ROUTES: list[Route] = [*keystone.ROUTES, *keystone_self.ROUTES, *nova_servers.ROUTES,
-                           *nova_extras.ROUTES, *nova_zones.ROUTES, *nova_ips.ROUTES,
-                           *nova_quotas.ROUTES, *nova_usage.ROUTES, *glance.ROUTES,
-                           *neutron.ROUTES, *oidc.ROUTES, *control.ROUTES]
+ALL_ROUTES: list[Route] = [*keystone.ROUTES, *keystone_self.ROUTES, *nova_create.ROUTES,
+                           *nova_servers.ROUTES, *nova_extras.ROUTES, *nova_flavors.ROUTES,
+                           *nova_images.ROUTES, *nova_proxy.ROUTES, *nova_zones.ROUTES,
+                           *nova_ips.ROUTES, *nova_quotas.ROUTES, *nova_usage.ROUTES,
+                           *glance.ROUTES, *neutron.ROUTES, *oidc.ROUTES, *control.ROUTES]
+
+_COMPUTE = "/compute/v2.1/"
+_URL_PROJECT = "url_project_id"
+
+
+class ProjectIdConverter(BaseConverter):
+    """A project id in a compute URL: Nova's ProjectMapper takes hex and dashes only."""
+
+    regex = r"[0-9a-f\-]+"
 
 
 def _rules(routes: list[Route]) -> Map:
     rules = []
     for r in routes:
-        methods = list(r.methods)
-        rules.append(Rule(r.rule, methods=methods, endpoint=r.endpoint))
-        # Clients ask for version documents with and without the trailing slash.
-        rules.append(Rule(r.rule + "/", methods=methods, endpoint=r.endpoint))
-    return Map(rules, strict_slashes=False, merge_slashes=False)
+        paths = [r.rule]
+        if r.service == "compute" and r.auth and r.rule.startswith(_COMPUTE):
+            # every compute call also answers under /v2.1/{project_id}/ (old catalogs, ooi)
+            paths.append(f"{_COMPUTE}<project:{_URL_PROJECT}>/{r.rule[len(_COMPUTE):]}")
+        for path in paths:
+            methods = list(r.methods)
+            rules.append(Rule(path, methods=methods, endpoint=r.endpoint))
+            # Clients ask for version documents with and without the trailing slash.
+            rules.append(Rule(path + "/", methods=methods, endpoint=r.endpoint))
+    return Map(rules, strict_slashes=False, merge_slashes=False,
+               converters={"project": ProjectIdConverter})
+
+
+def _check_url_project(ctx: Ctx, url_project: str | None) -> None:
+    """Nova's 400 when the URL's project is not the token's (nova/api/openstack/wsgi.py)."""
+    if url_project is None:
+        return
+    assert ctx.token is not None and ctx.token.project is not None  # only on auth routes
+    if url_project != ctx.token.project.id:
+        raise service_error("compute", 400, f"Malformed request URL: URL's project_id "
+                                            f"'{url_project}' doesn't match Context's "
+                                            f"project_id '{ctx.token.project.id}'")
 
 
 def _response(reply: Reply) -> Response:
@@ -156,9 +187,11 @@ class SandboxApp:
                 raise service_error(route.service, 403, "A project-scoped token is required.")
         if route.service != "compute":  # identity, image, network, oidc
             return route.handler(ctx, **args)
+        url_project = args.pop(_URL_PROJECT, None)
         ctx.microversion = negotiate(ctx)
         headers = version_headers(ctx.microversion)
         try:
+            _check_url_project(ctx, url_project)
             reply = route.handler(ctx, **args)
         except ApiError as exc:
             exc.headers.update(headers)

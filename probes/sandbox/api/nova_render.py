@@ -63,15 +63,28 @@ def version_headers(version: tuple[int, int]) -> dict[str, str]:
             "Vary": "OpenStack-API-Version, X-OpenStack-Nova-API-Version"}
 
 
+def url_project(ctx: Ctx) -> str:
+    """"/{project_id}" when the request's URL carries the token's project after the version
+    (/compute/v2.1/{project_id}/servers, as old catalogs have it), else "": Nova's links keep
+    what the client used."""
+    project = ctx.token.project if ctx.token is not None else None
+    if project is None:
+        return ""
+    prefix = f"/compute/v2.1/{project.id}"
+    path = ctx.request.path
+    return f"/{project.id}" if path == prefix or path.startswith(prefix + "/") else ""
+
+
 def compute_url(ctx: Ctx) -> str:
-    """The versioned compute endpoint."""
-    return f"{ctx.base_url}/compute/v2.1"
+    """The versioned compute endpoint (with the project id when the request had it)."""
+    return f"{ctx.base_url}/compute/v2.1{url_project(ctx)}"
 
 
 def links(ctx: Ctx, collection: str, item_id: str) -> list[dict[str, str]]:
     """self + bookmark links, as Nova gives them."""
+    bookmark = f"{ctx.base_url}/compute{url_project(ctx)}/{collection}/{item_id}"
     return [{"rel": "self", "href": f"{compute_url(ctx)}/{collection}/{item_id}"},
-            {"rel": "bookmark", "href": f"{ctx.base_url}/compute/{collection}/{item_id}"}]
+            {"rel": "bookmark", "href": bookmark}]
 
 
 def _nova_time(epoch: float | None) -> str | None:

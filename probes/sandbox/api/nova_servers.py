@@ -1,24 +1,17 @@
-"""Nova servers: create, list (+detail, filters, pagination), show, update, delete and the
-os-getConsoleOutput action."""
+"""Nova servers: list (+detail, filters, pagination), show, update, delete and the
+os-getConsoleOutput action (create is in nova_create)."""
 
 from __future__ import annotations
 
 import json
 import re
-import secrets
-import threading
-import time
 from typing import Any
-from urllib.parse import urlencode
 
 from probes.sandbox.api.errors import nova_error
-from probes.sandbox.api.nova_render import compute_url, links, server_doc
-from probes.sandbox.api.nova_validate import CreateRequest, parse_create
-from probes.sandbox.api.paging import after_marker
+from probes.sandbox.api.nova_paging import nova_page
+from probes.sandbox.api.nova_render import links, server_doc
 from probes.sandbox.api.routes import Ctx, Reply, collect, route
-from probes.sandbox.compute import Server, new_server_id
-from probes.sandbox.guests.base import GuestSpec
-from probes.sandbox.guests.mjf import features
+from probes.sandbox.compute import Server
 
 _PREFIX = "/compute/v2.1"
 
@@ -40,74 +33,8 @@ def usage(ctx: Ctx, project_id: str) -> tuple[int, int, int]:
     return len(used), sum(f.vcpus for f in used), sum(f.ram for f in used)
 
 
-def _check_quota(ctx: Ctx, req: CreateRequest, project_id: str) -> None:
-    forced = ctx.cloud.faults.faults.quota_exceeded
-    quota = ctx.cloud.config.quota
-    instances, cores, ram = usage(ctx, project_id)
-    over = None
-    if forced is not None or instances + 1 > quota.instances:
-        over = ("instances", 1, instances, quota.instances if forced is None else instances)
-    elif cores + req.flavor.spec.vcpus > quota.cores:
-        over = ("cores", req.flavor.spec.vcpus, cores, quota.cores)
-    elif ram + req.flavor.spec.ram > quota.ram:
-        over = ("ram", req.flavor.spec.ram, ram, quota.ram)
-    if len(req.metadata) > quota.metadata_items:
-        raise nova_error(403, f"Quota exceeded for metadata_items: Requested "
-                              f"{len(req.metadata)}, but already used 0 of "
-                              f"{quota.metadata_items} metadata_items")
-    if over is None:
-        return
-    what, asked, in_use, allowed = over
-    message = (f"Quota exceeded for {what}: Requested {asked}, but already used {in_use} of "
-               f"{allowed} {what}")
-    if forced == 413:
-        raise nova_error(413, message, retryAfter="0")
-    raise nova_error(403, message)
-
-
-@route(f"{_PREFIX}/servers", "POST", "compute", "create")
-def create(ctx: Ctx) -> Reply:
-    """POST /servers: validate like Nova, then BUILD a server whose guest runs the user-data."""
-    assert ctx.token is not None and ctx.token.project is not None
-    project_id = ctx.token.project.id
-    req = parse_create(ctx, ctx.json_body(), project_id)
-    cloud = ctx.cloud
-    with cloud.servers.lock:
-        _check_quota(ctx, req, project_id)
-    later = cloud.faults.faults.create_after_504
-    if later is not None:
-        timer = threading.Timer(later, _commit, args=(ctx, req, project_id))
-        timer.daemon = True
-        cloud.later.append(timer)
-        timer.start()
-        raise nova_error(504, "Gateway Timeout: the server did not answer in time")
-    server = _commit(ctx, req, project_id)
-    doc = {"id": server.id, "links": links(ctx, "servers", server.id),
-           "OS-DCF:diskConfig": "MANUAL", "security_groups": [{"name": "default"}],
-           "adminPass": secrets.token_urlsafe(9)}
-    return Reply(202, {"server": doc}, {"Location": f"{compute_url(ctx)}/servers/{server.id}"})
-
-
-def _commit(ctx: Ctx, req: CreateRequest, project_id: str) -> Server:
-    """Make the server and start its guest."""
-    assert ctx.token is not None
-    cloud = ctx.cloud
-    with cloud.servers.lock:
-        if cloud.closed:
-            raise RuntimeError("the sandbox stopped before a put-off create")
-        now = time.time()
-        server = Server(new_server_id(), req.name, project_id, ctx.token.user.id, req.image.id,
-                        req.flavor.id, tuple(n.id for n in req.networks), dict(req.metadata),
-                        list(req.tags), req.user_data, req.config_drive, None, req.description,
-                        now, cloud.faults.faults)
-        machine, job = features(cloud.config.mjf, server.id, now)
-        spec = GuestSpec(server.id, req.name, re.sub(r"[^a-z0-9-]", "-", req.name.lower())[:63],
-                         project_id, now, req.user_data, not server.faults.userdata_not_run,
-                         dict(req.metadata), req.networks, req.flavor.spec.vcpus,
-                         req.flavor.spec.ram, machine, job,
-                         hang=server.faults.guest_never_boots)
-        cloud.servers.create(server, spec)
-    return server
+def _server_id(server: Server) -> str:
+    return server.id
 
 
 def _metadata_filter(raw: str) -> dict[str, str]:
@@ -156,38 +83,10 @@ def _filtered(ctx: Ctx) -> list[Server]:
     return sorted(servers, key=lambda s: (-s.created, s.id))
 
 
-def _page(ctx: Ctx, servers: list[Server], path: str) -> tuple[list[Server], list[dict[str, str]]]:
-    """The page after ``marker``: at most ``limit`` servers, never more than Nova's max_limit
-    (also without ``limit``), and a next link when more remain."""
-    marker, limit_raw = ctx.query("marker"), ctx.query("limit")
-    after = after_marker(servers, marker, lambda s: s.id)
-    if after is None:
-        raise nova_error(400, f"marker [{marker}] not found")
-    servers = after
-    max_limit = ctx.cloud.config.max_limit
-    limit = max_limit
-    if limit_raw is not None:
-        try:
-            limit = int(limit_raw)
-            if limit < 0:
-                raise ValueError
-        except ValueError:
-            raise nova_error(400, f"Invalid input for query parameters limit. Value: "
-                                  f"{limit_raw}. must be a non-negative integer") from None
-        limit = min(limit, max_limit) if limit else max_limit  # 0: no limit asked for
-    if len(servers) <= limit:
-        return servers, []
-    page = servers[:limit]
-    # Nova keeps the request's filters (and limit) in the next link and only moves the marker.
-    params = [(k, v) for k, v in ctx.request.args.items(multi=True) if k != "marker"]
-    nxt = f"{compute_url(ctx)}/{path}?" + urlencode([*params, ("marker", page[-1].id)])
-    return page, [{"rel": "next", "href": nxt}]
-
-
 @route(f"{_PREFIX}/servers", "GET", "compute", "list")
 def list_servers(ctx: Ctx) -> Reply:
     """GET /servers: id, name and links of the project's servers."""
-    page, more = _page(ctx, _filtered(ctx), "servers")
+    page, more = nova_page(ctx, _filtered(ctx), _server_id, "servers")
     body: dict[str, Any] = {"servers": [{"id": s.id, "name": s.name,
                                          "links": links(ctx, "servers", s.id)} for s in page]}
     if more:
@@ -198,7 +97,7 @@ def list_servers(ctx: Ctx) -> Reply:
 @route(f"{_PREFIX}/servers/detail", "GET", "compute", "list")
 def list_detail(ctx: Ctx) -> Reply:
     """GET /servers/detail: full documents (metadata included)."""
-    page, more = _page(ctx, _filtered(ctx), "servers/detail")
+    page, more = nova_page(ctx, _filtered(ctx), _server_id, "servers/detail")
     with ctx.cloud.servers.lock:
         body: dict[str, Any] = {"servers": [server_doc(ctx, s, view="detail") for s in page]}
     if more:

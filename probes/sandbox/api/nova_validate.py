@@ -31,6 +31,9 @@ class CreateRequest:
     tags: tuple[str, ...]
     config_drive: bool
     description: str | None
+    min_count: int = 1
+    max_count: int = 1
+    return_reservation_id: bool = False
 
 
 def _invalid(field: str, value: Any, reason: str) -> ApiError:
@@ -141,6 +144,38 @@ def _networks(ctx: Ctx, server: dict[str, Any], project_id: str,
     return tuple(chosen)
 
 
+_BOOLEANS = {"True", "TRUE", "true", "1", "ON", "On", "on", "YES", "Yes", "yes", "False",
+             "FALSE", "false", "0", "OFF", "Off", "off", "NO", "No", "no"}
+
+
+def _positive(server: dict[str, Any], field: str) -> int | None:
+    """Nova's parameter_types.positive_integer: an integer >= 1 or a string of digits."""
+    value = server.get(field)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise _invalid(field, value, f"{json.dumps(value)} is not of type 'integer', 'string'")
+    if isinstance(value, str) and (not value or not value.isascii() or not value.isdigit()):
+        raise _invalid(field, value, f"'{value}' does not match '^[0-9]*$'")
+    if int(value) < 1:
+        raise _invalid(field, value, f"{value} is less than the minimum of 1")
+    return int(value)
+
+
+def _counts(server: dict[str, Any]) -> tuple[int, int, bool]:
+    """min_count, max_count (defaults 1 and min_count) and return_reservation_id, refused as
+    nova/api/openstack/compute/servers.py refuses them."""
+    min_count = _positive(server, "min_count") or 1
+    max_count = _positive(server, "max_count") or min_count
+    if min_count > max_count:
+        raise nova_error(400, "min_count must be <= max_count")
+    wanted = server.get("return_reservation_id", False)
+    if not isinstance(wanted, bool) and wanted not in _BOOLEANS:
+        raise _invalid("return_reservation_id", wanted, "is not one of the boolean values")
+    # Nova tests the raw value, so the string "False" asks for a reservation id too.
+    return min_count, max_count, bool(wanted)
+
+
 def _user_data(server: dict[str, Any]) -> bytes | None:
     value = server.get("user_data")
     if value is None:
@@ -189,6 +224,7 @@ def parse_create(ctx: Ctx, body: dict[str, Any], project_id: str) -> CreateReque
         raise _invalid("server", server, f"Additional properties are not allowed "
                                          f"({extra[0]!r} was unexpected)")
     name = _name(server)
+    counts = _counts(server)  # before the lookups: the controller checks them first
     flavor = _flavor(ctx, server)
     image = _image(ctx, server, project_id)
     networks = _networks(ctx, server, project_id, mv)
@@ -216,4 +252,4 @@ def parse_create(ctx: Ctx, body: dict[str, Any], project_id: str) -> CreateReque
     return CreateRequest(name, image, flavor, networks, _user_data(server),
                          metadata_of(server.get("metadata", {})),
                          tags_of(server["tags"]) if "tags" in server else (), config_drive,
-                         description)
+                         description, *counts)
