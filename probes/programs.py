@@ -60,7 +60,7 @@ _ALL = (
     # -- the sandbox and its guests ------------------------------------------------------------
     _p("ip", "iproute2", "sandbox guest tests", "namespace/QEMU guests: namespaces, bridges, "
        "veths, taps, addresses, routes"),
-    _p("unshare", "util-linux", "sandbox tests", "guests: private network, mount and UTS "
+    _p("unshare", "util-linux", "sandbox tests", "guests: private pid, network, mount and UTS "
        "namespaces"),
     _p("sh", "dash", "sandbox guest tests", "runs user-data scripts and the guests' wrapper"),
     _p("mount", "mount", "sandbox guest", "namespace guests: private /run, /tmp, /root; the "
@@ -78,8 +78,9 @@ _ALL = (
     _p("mke2fs", "e2fsprogs", "sandbox", "the full Debian QEMU image's root disk"),
     _p("truncate", "coreutils", "sandbox", "the full Debian QEMU image's root disk"),
     # -- the probe's user-data, as namespace and process guests run it ---------------------------
-    _p("wget", "wget", "guest", "the user-data: fetch metadata and MJF over HTTP"),
-    _p("curl", "curl", "guest", "the user-data: fetch over HTTP when wget fails"),
+    _p("wget", "wget", "guest", "the user-data: fetch metadata and MJF over HTTP, post the "
+       "report home (--post-data)"),
+    _p("curl", "curl", "guest", "the user-data: fetch and post over HTTP when wget fails"),
     _p("timeout", "coreutils", "guest", "the user-data: bound a wget without -T"),
     _p("blkid", "util-linux", "guest", "the user-data: find the config drive"),
     _p("findfs", "util-linux", "guest", "the user-data: find the config drive"),
@@ -111,6 +112,7 @@ _ALL = (
     _p("pgrep", "procps", "tests", "find guests' leftover processes"),
     _p("strace", "strace", "tests", "trace the programs the user-data runs"),
     _p("sleep", "coreutils", "tests", "guests' test user-data"),
+    _p("setsid", "util-linux", "tests", "guests' test user-data: a daemonised process"),
     # -- dev/ and the README's commands ----------------------------------------------------------
     _p("python3", "python3", "dev tests", "the virtualenvs (python3 -m venv)",
        owner="python3-minimal"),

@@ -14,6 +14,7 @@ import pytest
 from probes import programs
 from probes.guest.script import user_data
 from probes.sandbox.guests.guestexec import boot_command
+from probes.sandbox.guests.process import _isolated
 from probes.sandbox.guests.userdata import GUEST_PATH
 
 NONCE = "0123456789abcdef0123456789abcdef"
@@ -28,7 +29,8 @@ def traced_programs(argv: list[str], tmp_path: Path, env: dict[str, str]) -> dic
     # -ff: a file per process, so no call is split into "unfinished" and "resumed" lines
     proc = subprocess.run([programs.require("strace"), "-ff", "-qq", "-e", "trace=execve",
                            "-o", str(traces / "t"), *argv], capture_output=True, text=True,
-                          timeout=120, env={"PATH": GUEST_PATH, **env}, check=False)
+                          timeout=120, env={"PATH": GUEST_PATH, **env}, check=False,
+                          stdin=subprocess.DEVNULL)  # a process guest's init waits for EOF
     assert proc.returncode == 0, proc.stdout + proc.stderr
     ran: dict[str, bool] = {}
     calls = [c for t in traces.iterdir() for c in EXECVE.findall(t.read_text())]
@@ -69,7 +71,7 @@ def test_process_guest_user_data_runs_only_registered_programs(tmp_path: Path) -
     script = tmp_path / "user-data"
     script.write_text(user_data(NONCE))
     script.chmod(0o700)
-    ran = traced_programs(["unshare", "--net", *(["--map-root-user"] if os.geteuid() else []),
-                           str(script)], tmp_path, {})
+    # as the sandbox starts it: its init in pid and network namespaces of its own
+    ran = traced_programs(_isolated(script), tmp_path, {})
     assert unregistered(ran, {"user-data"}) == []
     assert {"blkid", "wget", "tr", "head"} <= set(ran)

@@ -1,13 +1,18 @@
-"""Process guests: no privileges needed. The user-data runs as a child process, the guest gets a
-loopback IPv4 address of its own (127.77.x.y) and IPv6 ::1, both answering on a per-guest port,
-and its machine/job features as $MACHINEFEATURES/$JOBFEATURES directories."""
+"""Process guests: no privileges needed. The user-data runs as a child process in a pid and a
+network namespace of its own, the guest gets a loopback IPv4 address of its own (127.77.x.y) and
+IPv6 ::1, both answering on a per-guest port, and its machine/job features as
+$MACHINEFEATURES/$JOBFEATURES directories."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import shutil
+import signal
 import socket
+import subprocess
+import threading
 from pathlib import Path
 
 from probes.net import listen
@@ -15,17 +20,98 @@ from probes.sandbox.guests.banner import BannerService
 from probes.sandbox.guests.base import GuestAddress, GuestError, GuestSpec
 from probes.sandbox.guests.console import ConsoleLog
 from probes.sandbox.guests.mjf import write_dir
-from probes.sandbox.guests.userdata import GUEST_PATH, UserDataRun, run_user_data
+from probes.sandbox.guests.userdata import GUEST_PATH, exited_line, write_script
 
 REACH_PORT_KEY = "sandbox:reach_port"
+_KILL_GRACE = 1.0
+# pid 1 of the guest's pid namespace (argument: the script). It runs the script (stdin
+# /dev/null, output to the console), writes its exit status to stdout (a pipe to the sandbox),
+# then waits for end of file on stdin: a pipe only the sandbox holds open, for the guest's life.
+# When the sandbox closes it (stop) or dies, even by SIGKILL, pid 1 ends and the kernel kills
+# whatever is left in the namespace — daemonised or not, as powering off a VM would.
+_INIT = '"$1" </dev/null >&2\necho "$?"\nexec >&-\nread -r _ || :\n'
 
 
 def _isolated(script: Path) -> list[str]:
-    """Run the script in a network namespace of its own (only a down loopback): a process
-    guest lives on the host, and its script must never reach the host's network — e.g. this
-    machine's own 169.254.169.254. Unprivileged: through a user namespace."""
+    """The guest's init under a pid namespace and a network namespace (only a down loopback)
+    of its own: a process guest lives on the host, and its script must never reach the host's
+    network — e.g. this machine's own 169.254.169.254. Unprivileged: through a user namespace."""
     as_root = os.geteuid() == 0
-    return ["unshare", "--net", *([] if as_root else ["--map-root-user"]), str(script)]
+    return ["unshare", "--pid", "--fork", "--kill-child", "--net",
+            *([] if as_root else ["--map-root-user"]), "sh", "-c", _INIT, "sh", str(script)]
+
+
+class GuestInit:
+    """A process guest's pid namespace, whose init runs the user-data; stop() ends it."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], status: int, lifeline: int,
+                 console: ConsoleLog) -> None:
+        self._proc = proc
+        self._status = status
+        self._lifeline: int | None = lifeline
+        self._console = console
+        self._stopping = False
+        self._reporter = threading.Thread(target=self._report, name=f"guest-init-{proc.pid}",
+                                          daemon=True)
+        self._reporter.start()
+
+    def _report(self) -> None:
+        with open(self._status, "rb") as pipe:
+            line = pipe.readline().strip()
+        if self._stopping:
+            return
+        if line.isdigit():
+            self._console.say(exited_line(int(line)))
+        else:  # the namespace could not be made, or its init was killed before the script ended
+            self._console.say("cloud-init: user-data script did not finish: the guest's init "
+                              f"exited with status {self._proc.wait()}")
+
+    def exit_status(self) -> int | None:
+        """None while the namespace lives, else the status of its unshare."""
+        return self._proc.poll()
+
+    def stop(self) -> None:
+        """SIGTERM the script's process group and close the init's lifeline: the init ends
+        once the script has, and the kernel kills the namespace. SIGKILL after a grace."""
+        self._stopping = True
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self._proc.pid, signal.SIGTERM)
+        if self._lifeline is not None:
+            os.close(self._lifeline)
+            self._lifeline = None
+        try:
+            self._proc.wait(timeout=_KILL_GRACE)
+        except subprocess.TimeoutExpired:
+            # unshare's --kill-child hands the SIGKILL on to the namespace's init
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self._proc.pid, signal.SIGKILL)
+            self._proc.wait(timeout=5)
+        # The status pipe is at end of file now: nothing in the namespace is left to write.
+        self._reporter.join(timeout=5)
+
+
+def start_init(spec: GuestSpec, console: ConsoleLog, directory: Path,
+               env: dict[str, str]) -> GuestInit | None:
+    """Start the guest's namespace running its user-data, if cloud-init would run it."""
+    script = write_script(spec, console, directory)
+    if script is None:
+        return None
+    status_r, status_w = os.pipe()
+    life_r, life_w = os.pipe()
+    try:
+        with console.path.open("ab") as out:
+            proc = subprocess.Popen(_isolated(script), stdin=life_r, stdout=status_w,
+                                    stderr=out, cwd=directory, env=env,
+                                    start_new_session=True)
+    except OSError as exc:
+        os.close(status_r)
+        os.close(life_w)
+        console.say(f"cloud-init: failed to run user-data script: {exc.strerror}")
+        return None
+    finally:
+        os.close(status_w)
+        os.close(life_r)
+    return GuestInit(proc, status_r, life_w, console)
 
 
 def _mac(index: int) -> str:
@@ -41,7 +127,7 @@ class ProcessGuest:
         self._dir = root / spec.server_id
         self._banner = banner
         self._sockets: list[socket.socket] = []
-        self._run: UserDataRun | None = None
+        self._init: GuestInit | None = None
         self._stopped = False
         self._dir.mkdir(parents=True, exist_ok=False)
         self._dir.chmod(0o700)
@@ -76,18 +162,24 @@ class ProcessGuest:
         return self.console_log.read()
 
     def alive(self) -> bool:
-        """A process guest stays up while not stopped (the script may finish, as on a VM)."""
-        return not self._stopped
+        """Up until stopped or its namespace dies (the script may finish, as on a VM)."""
+        return not self._stopped and (self._init is None or self._init.exit_status() is None)
+
+    @property
+    def fault(self) -> str:
+        """Why the guest died (the server's fault message)."""
+        code = self._init.exit_status() if self._init is not None else None
+        return f"guest init exited unexpectedly (status {code})"
 
     def stop(self) -> None:
-        """Kill the script's process group, close listeners, remove the guest directory."""
+        """Kill everything in the guest's namespace, close listeners, remove its directory."""
         if self._stopped:
             return
         self._stopped = True
         for sock in self._sockets:
             self._banner.remove(sock)
-        if self._run is not None:
-            self._run.stop()
+        if self._init is not None:
+            self._init.stop()
         shutil.rmtree(self._dir, ignore_errors=True)
 
     # -- start-up ------------------------------------------------------------------------------
@@ -122,7 +214,7 @@ class ProcessGuest:
         home.mkdir(mode=0o700)
         env = {"PATH": GUEST_PATH, "HOME": str(home), "LANG": "C.UTF-8",
                "MACHINEFEATURES": str(mf), "JOBFEATURES": str(jf)}
-        self._run = run_user_data(spec, self.console_log, self._dir, _isolated, env)
+        self._init = start_init(spec, self.console_log, self._dir, env)
 
 
 class ProcessBackend:

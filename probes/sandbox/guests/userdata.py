@@ -18,6 +18,11 @@ GUEST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _KILL_GRACE = 1.0
 
 
+def exited_line(code: int) -> str:
+    """The console line cloud-init writes when the user-data script has ended."""
+    return f"cloud-init: user-data script exited with status {code}"
+
+
 def script_of(user_data: bytes | None) -> bytes | None:
     """The user-data if it is a ``#!`` script cloud-init would execute, else None."""
     if user_data and user_data.startswith(b"#!"):
@@ -37,7 +42,7 @@ class UserDataRun:
     def _reap(self) -> None:
         code = self._proc.wait()
         if not self._stopping:
-            self._console.say(f"cloud-init: user-data script exited with status {code}")
+            self._console.say(exited_line(code))
 
     def stop(self) -> None:
         """SIGTERM the process group, SIGKILL it after a grace period."""
@@ -54,13 +59,9 @@ class UserDataRun:
             self._proc.wait(timeout=5)
 
 
-def run_user_data(spec: GuestSpec, console: ConsoleLog, directory: Path,
-                  command: Callable[[Path], list[str]], env: dict[str, str]) -> UserDataRun | None:
-    """Run the spec's user-data if cloud-init would; say on the console what happened.
-
-    ``command`` turns the written script's path into the argv that runs it (directly, or
-    inside a namespace); ``env`` is the whole environment — nothing of the sandbox's leaks in.
-    """
+def write_script(spec: GuestSpec, console: ConsoleLog, directory: Path) -> Path | None:
+    """Write the spec's user-data where it runs from if cloud-init would run it (None if not);
+    say on the console what cloud-init does with it."""
     say = console.say
     script = script_of(spec.user_data)
     if not spec.run_user_data:
@@ -73,12 +74,25 @@ def run_user_data(spec: GuestSpec, console: ConsoleLog, directory: Path,
     path.write_bytes(script)
     os.chmod(path, 0o700)  # it may hold anything the user sent
     say(f"cloud-init: running user-data script ({len(script)} bytes)")
+    return path
+
+
+def run_user_data(spec: GuestSpec, console: ConsoleLog, directory: Path,
+                  command: Callable[[Path], list[str]], env: dict[str, str]) -> UserDataRun | None:
+    """Run the spec's user-data if cloud-init would; say on the console what happened.
+
+    ``command`` turns the written script's path into the argv that runs it (directly, or
+    inside a namespace); ``env`` is the whole environment — nothing of the sandbox's leaks in.
+    """
+    path = write_script(spec, console, directory)
+    if path is None:
+        return None
     with console.path.open("ab") as out:
         try:
             proc = subprocess.Popen(command(path), stdin=subprocess.DEVNULL, stdout=out,
                                     stderr=subprocess.STDOUT, cwd=directory, env=env,
                                     start_new_session=True)
         except OSError as exc:
-            say(f"cloud-init: failed to run user-data script: {exc.strerror}")
+            console.say(f"cloud-init: failed to run user-data script: {exc.strerror}")
             return None
     return UserDataRun(proc, console)
