@@ -20,10 +20,9 @@ from probes.sandbox.guests.banner import BannerService
 from probes.sandbox.guests.base import GuestAddress, GuestError, GuestSpec
 from probes.sandbox.guests.console import ConsoleLog
 from probes.sandbox.guests.mjf import write_dir
-from probes.sandbox.guests.userdata import GUEST_PATH, exited_line, write_script
+from probes.sandbox.guests.userdata import GUEST_PATH, exited_line, wait_or_kill, write_script
 
 REACH_PORT_KEY = "sandbox:reach_port"
-_KILL_GRACE = 1.0
 # pid 1 of the guest's pid namespace (argument: the script). It runs the script (stdin
 # /dev/null, output to the console), writes its exit status to stdout (a pipe to the sandbox),
 # then waits for end of file on stdin: a pipe only the sandbox holds open, for the guest's life.
@@ -79,13 +78,7 @@ class GuestInit:
         if self._lifeline is not None:
             os.close(self._lifeline)
             self._lifeline = None
-        try:
-            self._proc.wait(timeout=_KILL_GRACE)
-        except subprocess.TimeoutExpired:
-            # unshare's --kill-child hands the SIGKILL on to the namespace's init
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self._proc.pid, signal.SIGKILL)
-            self._proc.wait(timeout=5)
+        wait_or_kill(self._proc)  # unshare's --kill-child hands a SIGKILL on to the init
         # The status pipe is at end of file now: nothing in the namespace is left to write.
         self._reporter.join(timeout=5)
 

@@ -18,6 +18,16 @@ GUEST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _KILL_GRACE = 1.0
 
 
+def wait_or_kill(proc: subprocess.Popen[bytes]) -> None:
+    """Wait a grace period for a process group told to stop; then SIGKILL it."""
+    try:
+        proc.wait(timeout=_KILL_GRACE)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=5)
+
+
 def exited_line(code: int) -> str:
     """The console line cloud-init writes when the user-data script has ended."""
     return f"cloud-init: user-data script exited with status {code}"
@@ -51,12 +61,7 @@ class UserDataRun:
             return
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self._proc.pid, signal.SIGTERM)
-        try:
-            self._proc.wait(timeout=_KILL_GRACE)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self._proc.pid, signal.SIGKILL)
-            self._proc.wait(timeout=5)
+        wait_or_kill(self._proc)
 
 
 def write_script(spec: GuestSpec, console: ConsoleLog, directory: Path) -> Path | None:
