@@ -57,9 +57,9 @@ def check_context(driver: CloudDriver, server_id: str, nonce: str,
                 missing="report")
         return None
     url = channel.post_url(nonce) if channel is not None else ""
-    reading = Reading(None, problem="no console read" if "console" in sources else
-                      f"the guest posted no report to {url} (can the cloud's network reach it?)")
-    via = ""
+    unposted = f"the guest posted no report to {url} (can the cloud's network reach it?)"
+    reading = Reading(None, problem="no console read" if "console" in sources else unposted)
+    via = forbidden = ""
     start = time.monotonic()
     try:
         for _ in deadline.polls():
@@ -72,6 +72,9 @@ def check_context(driver: CloudDriver, server_id: str, nonce: str,
                                 f"console output not allowed by the site: {exc}")
                         return None
                     del sources[name]  # the posted report may still come
+                    forbidden = f"; console output not allowed by the site: {exc}"
+                    if via != "posted":
+                        reading, via = Reading(None, problem=unposted), ""
                     continue
                 if text is None:  # nothing posted yet
                     continue
@@ -86,7 +89,7 @@ def check_context(driver: CloudDriver, server_id: str, nonce: str,
         report = reading.report
         where = (f"; nothing posted to {url}" if len(sources) > 1 and via != "posted"
                  else "")
-        ph.done(Outcome.FAILED, f"{reading.problem}{where} after "
+        ph.done(Outcome.FAILED, f"{reading.problem}{where}{forbidden} after "
                                 f"{time.monotonic() - start:.1f}s ({exc})",
                 partial=report is not None)
         return None

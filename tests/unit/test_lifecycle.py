@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from probes.deadline import Deadline
+from probes.runner.inbox import listener
 from probes.runner.lifecycle import LifecycleRunner
 from probes.runner.result import PHASES, LifecycleResult, Outcome
 from probes.runner.sweep import KEY_HOST, KEY_MACHINE, KEY_PROBE, KEY_ROLE, KEY_RUN
@@ -156,6 +157,23 @@ def test_console_forbidden_is_unavailable_not_failed(cloud: FakeCloud, port: int
     assert result.phase("mjf").outcome == Outcome.SKIPPED
     assert result.phase("mjf").detail == "no guest report to read MJF from"
     assert cloud.live() == []
+
+
+@pytest.mark.parametrize("cloud", ["openstack-like"], indirect=True)
+def test_a_forbidden_console_and_no_post_say_both(cloud: FakeCloud, port: int) -> None:
+    cloud.faults.console_forbidden = cloud.faults.cannot_post = True
+    with listener("127.0.0.1:0") as channel:
+        cloud.channel = channel
+        result = run(cloud, port, soft=1.0)
+        context = result.phase("context")
+        assert context.outcome == Outcome.FAILED
+        assert context.detail.startswith(f"the guest posted no report to {channel.url}")
+        assert "; console output not allowed by the site: console output: HTTP 403" in \
+            context.detail
+        cloud.faults.cannot_post = False  # the post comes: the forbidden console is no matter
+        result = run(cloud, port)
+        assert result.phase("context").outcome == Outcome.PASSED
+        assert result.phase("context").detail.endswith("(report posted home)")
 
 
 @pytest.mark.parametrize("cloud,guest,needle", [
