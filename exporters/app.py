@@ -5,7 +5,6 @@ most every `render_interval` seconds) so a scrape only copies bytes."""
 from __future__ import annotations
 
 import ctypes
-import gzip
 import logging
 import os
 import platform
@@ -25,7 +24,8 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from exporters import config as cfg
-from exporters.exposition import EOF_LINE, Exposition, Rendered, gzip_member, openmetrics_text
+from exporters import deflate
+from exporters.exposition import EOF_LINE, Exposition, Rendered, openmetrics_text
 from exporters.model import STATE_NAMES, CheckRun
 from exporters.runchecks import deadlines, run_check
 from exporters.scheduler import POOLS, Scheduler
@@ -83,14 +83,14 @@ class Exporter:
         self._cleaning: set[str] = set()
         self._render_interval = render_interval
         self._results = Rendered([], [], [])  # until the first render (start() does one)
-        self._gz_text = self._gz_openmetrics = b""
+        self._gz_text = self._gz_openmetrics = deflate.open_member([])
         self._rendered_version = -1
         self.render_seconds = 0.0  # the last background render's duration
         self._next_trim = 0.0
         self._stop = threading.Event()
         self._exposition = Exposition(self.store)
-        self._gz_headers = [gzip_member(h) for h in self._exposition.headers]
-        self._gz_openmetrics_headers = [gzip_member(h)
+        self._gz_headers = [deflate.segment(h) for h in self._exposition.headers]
+        self._gz_openmetrics_headers = [deflate.segment(h)
                                         for h in self._exposition.openmetrics_headers]
         self._own = CollectorRegistry(auto_describe=False)
         self._own.register(_OwnCollector(self))
@@ -255,11 +255,11 @@ class Exporter:
             yield generate_latest(self._own)
 
     def metrics_gzip(self, openmetrics: bool = False) -> list[bytes]:
-        """The same gzip-compressed: the results compressed once per render (a gzip member per
-        family, under each format's headers), then the live rest as one more member."""
+        """The same gzip-compressed, as one gzip member: the results compressed once per render
+        (each family's samples once, shared by both formats' headers), then the live rest."""
         live = self._own_openmetrics() + EOF_LINE if openmetrics else generate_latest(self._own)
-        return [self._gz_openmetrics if openmetrics else self._gz_text,
-                gzip.compress(live, 1, mtime=0)]
+        opened = self._gz_openmetrics if openmetrics else self._gz_text
+        return [opened.head, opened.close(live)]
 
     def _own_openmetrics(self) -> bytes:
         return openmetrics_text(self._own)
@@ -267,13 +267,9 @@ class Exporter:
     def _render(self) -> None:
         version = self.store.version
         results = self._exposition.render()
-        members = results.gzip_members()
-
-        def under(headers: list[bytes]) -> bytes:
-            return b"".join(c for pair in zip(headers, members, strict=True) for c in pair)
-
-        self._gz_text = under(self._gz_headers)
-        self._gz_openmetrics = under(self._gz_openmetrics_headers)
+        segments = results.segments()
+        self._gz_text = results.gzip_opened(False, self._gz_headers, segments)
+        self._gz_openmetrics = results.gzip_opened(True, self._gz_openmetrics_headers, segments)
         self._results = results
         self._rendered_version = version
 

@@ -11,7 +11,6 @@ the cached bodies under the OpenMetrics headers — no second render, no second 
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -20,6 +19,7 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_latest
 from prometheus_client.registry import Collector
 
+from exporters import deflate
 from exporters.collector import add_series, new_families
 from exporters.store import Series, Store
 
@@ -71,17 +71,19 @@ class Rendered:
         for header, pieces in zip(headers, self.pieces, strict=True):
             yield header + b"".join(pieces)
 
-    def gzip_members(self) -> list[bytes]:
-        """Each family's samples as one gzip member (its text lives only while compressed)."""
-        return [gzip_member(b"".join(pieces)) for pieces in self.pieces]
+    def segments(self) -> list[bytes]:
+        """Each family's samples compressed on their own (deflate.segment): the joined text
+        lives only while it is compressed."""
+        return [deflate.segment(b"".join(pieces)) for pieces in self.pieces]
 
-
-def gzip_member(data: bytes) -> bytes:
-    """One gzip member (members concatenate into one valid gzip stream); b"" for nothing."""
-    if not data:
-        return b""
-    packer = zlib.compressobj(1, zlib.DEFLATED, 31)  # zlib drops the GIL while it works
-    return packer.compress(data) + packer.flush()
+    def gzip_opened(self, openmetrics: bool, header_segments: list[bytes],
+                    segments: list[bytes]) -> deflate.Opened:
+        """One format's results as the start of a gzip member, under its headers."""
+        headers = self.openmetrics_headers if openmetrics else self.headers
+        parts = ((p, c) for h, hc, pieces, sc in zip(headers, header_segments, self.pieces,
+                                                       segments, strict=True)
+                 for p, c in (([h], hc), (pieces, sc)))
+        return deflate.open_member(parts)
 
 
 class Exposition:

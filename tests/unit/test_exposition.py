@@ -14,6 +14,7 @@ from exporters.exposition import Exposition
 from exporters.model import CRITICAL, OK
 from exporters.store import Store
 from probes.runner.registry import failure_reasons
+from tests.unit.test_deflate import bounded_reads, single_member
 from tests.unit.test_exporter_store import DRIVER, run, vm_phases
 
 ODD = 'we"ird\\site\nname'  # quote, backslash and newline: all escaped in label values
@@ -102,6 +103,10 @@ def test_the_exporter_serves_both_formats_and_gzip_from_one_render(tmp_path: obj
 
     assert results(gzip.decompress(b"".join(x.metrics_gzip()))) == results(text)
     assert results(gzip.decompress(b"".join(x.metrics_gzip(openmetrics=True)))) == results(om)
+    for gz in (b"".join(x.metrics_gzip()), b"".join(x.metrics_gzip(openmetrics=True))):
+        whole = single_member(gz)  # urllib3 repeats data at a member's end: one member
+        for size in (1, 7, 100, 1000, 10240):
+            assert bounded_reads(gz, size) == whole
     assert len(results(text)) > 1000
     assert om.endswith(b"\n# EOF\n") and om.count(b"# EOF") == 1
     names = {f.name for f in text_string_to_metric_families(om.decode())}
