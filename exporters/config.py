@@ -20,6 +20,7 @@ from probes.deadline import MAX_TIMEOUT
 from probes.net import host_port
 from probes.runner.inbox import check_url
 from probes.runner.registry import CHECKS as REGISTRY
+from probes.runner.registry import serves, unsupported
 
 CHECKS = tuple(REGISTRY)  # vm, keystone, api, proxy, token
 FAST = tuple(name for name, spec in REGISTRY.items() if spec.pool == "fast")
@@ -184,10 +185,13 @@ def load(path: Path) -> ExporterConfig:
         if name not in available:
             raise ConfigError(f"exporter config {path}: sites.{name}: no such site in "
                               f"{sites_path} (has: {', '.join(sorted(available)) or 'none'})")
+        driver = available[name].get("driver", "openstack")
         for check in CHECKS:
-            options = _check(path, name, check, getattr(file.checks, check),
-                             getattr(own, check) if own is not None else {})
-            if options.enabled:
+            mine = getattr(own, check) if own is not None else {}
+            options = _check(path, name, check, getattr(file.checks, check), mine)
+            # a check the site's driver cannot answer (keystone and api: OpenStack's) is not
+            # scheduled for it by default; asked for by the site itself, check_job refuses it
+            if options.enabled and (serves(check, driver) or "enabled" in mine):
                 jobs.append(Job(name, check, options))
     config = ExporterConfig(path, file, sites_path, {n: available[n] for n in wanted},
                             tuple(jobs))
@@ -210,7 +214,10 @@ def check_job(config: ExporterConfig, job: Job) -> None:
     except sources.SiteError as exc:
         raise ConfigError(f"exporter config {config.path}: site {job.site} ({job.check}): "
                           f"{exc}") from None
-    if job.check == "proxy" and not (job.options.file or site.auth.x509_proxy):
+    wrong = unsupported(job.check, site)
+    if wrong:
+        raise ConfigError(f"exporter config {config.path}: site {job.site}: {wrong}")
+    if job.check == "proxy" and not (job.options.file or site.proxy_file):
         raise ConfigError(f"exporter config {config.path}: site {job.site} check proxy: "
                           "needs file (or an x509 auth type with x509_proxy)")
     if job.check == "token" and not job.options.file:

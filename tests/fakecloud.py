@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from probes.config.site import Site
+from probes.config.site import parse as parse_site
 from probes.deadline import Deadline, DeadlineExceeded
 from probes.drivers.base import (
     Choice,
@@ -312,7 +313,7 @@ def site(**overrides: Any) -> Site:
                             "auth": {"type": "password", "auth_url": "https://k.example/v3",
                                      "username": "u", "password": "pw", "project_name": "p"}}
     data.update(overrides)
-    return Site.model_validate(data)
+    return parse_site(data)
 
 
 def _connected(driver: FakeDriver, deadline: Deadline) -> FakeDriver:

@@ -21,7 +21,7 @@ from keystoneauth1 import loading, session
 from probes.auth import refusal
 from probes.auth.oidc import OidcError, exchange_refresh_token
 from probes.auth.x509 import VomsV2Auth, X509MappedAuth
-from probes.config.site import Auth, Site
+from probes.config.site import Auth, OpenStackSite
 from probes.drivers.answer import MALFORMED
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ class Login:
     expires_at: str
 
 
-def verify_option(site: Site) -> bool | str:
+def verify_option(site: OpenStackSite) -> bool | str:
     """requests' verify: the CA bundle file or hashed directory, True, or False (loudly)."""
     if site.insecure:
         log.warning("TLS verification is OFF for %s (--insecure)", site.name)
@@ -160,7 +160,7 @@ def _proxy(a: Auth) -> str:
     return a.x509_proxy
 
 
-def login(site: Site, timeout: float) -> Login:
+def login(site: OpenStackSite, timeout: float) -> Login:
     """Authenticate and scope; raise AuthError with a one-line reason."""
     a = site.auth
     check_scheme(a.auth_url, site.allow_http)

@@ -49,7 +49,7 @@ def _run(name: str, args: argparse.Namespace, env: Environment) -> ExitStatus:
     from probes.config.sources import SiteError
     from probes.deadline import Deadline
     from probes.runner.fast import SERVICES
-    from probes.runner.registry import CHECKS, CheckRequest
+    from probes.runner.registry import CHECKS, CheckRequest, unsupported
 
     nagios_ranges(NAMES[name], name, args.warning, args.critical)
     valid_timeout(NAMES[name], name, args.timeout)
@@ -64,6 +64,10 @@ def _run(name: str, args: argparse.Namespace, env: Environment) -> ExitStatus:
         site = build_site(args, env.environ, target_flags(args), need_image=False)
     except SiteError as exc:
         env.stdout.write(unknown_line(NAMES[name], str(exc)))
+        return ExitStatus.UNKNOWN
+    wrong = unsupported(name, site)
+    if wrong:
+        env.stdout.write(unknown_line(NAMES[name], wrong))
         return ExitStatus.UNKNOWN
     deadline = Deadline(args.timeout)  # read-only calls: nothing to clean up afterwards
     request = CheckRequest(site, deadline, deadline, args.verbose, args.warning, args.critical)

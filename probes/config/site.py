@@ -7,7 +7,7 @@ validated here with unknown keys refused.
 from __future__ import annotations
 
 import ipaddress
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -127,16 +127,13 @@ class Policy(_Model):
 
 
 class Site(_Model):
-    """One probe target."""
+    """One probe target, whatever its cloud: what to boot, how to reach the guest and the
+    site's policy. Each driver's model adds how to log in and where its API is (OpenStackSite:
+    Keystone auth, region, interface, TLS); parse() picks the model by ``driver``."""
 
     name: str
     driver: str = "openstack"   # a name in the driver registry (probes.drivers)
-    auth: Auth
-    region: str | None = None
-    interface: Literal["public", "internal", "admin"] = "public"
-    cacert: str | None = None
-    insecure: bool = False
-    allow_http: bool = False
+    auth: _Model                # each driver's model narrows it to its own auth
     image: ImageChoice | None = None  # required by the VM probe (checked where it is built)
     flavor: str | None = None
     network: str | None = None
@@ -156,8 +153,29 @@ class Site(_Model):
             raise ValueError(f"not a known driver (available: {', '.join(drivers.names())})")
         return value
 
+    @property
+    def proxy_file(self) -> str | None:
+        """The X509 proxy the site's login presents, if any (what the proxy check watches)."""
+        return None
+
+    @property
+    def ca_bundle(self) -> str | None:
+        """The CA bundle or directory the site's TLS is checked against (None: the system's)."""
+        return None
+
+
+class OpenStackSite(Site):
+    """An OpenStack site: a Keystone login, and the catalog's endpoints to use."""
+
+    auth: Auth
+    region: str | None = None
+    interface: Literal["public", "internal", "admin"] = "public"
+    cacert: str | None = None
+    insecure: bool = False
+    allow_http: bool = False
+
     @model_validator(mode="after")
-    def _http_to_loopback(self) -> Site:
+    def _http_to_loopback(self) -> OpenStackSite:
         """Plain http only to loopback unless allow_http: a password or token would cross the
         network in clear (the configuration's fault, found before anything is sent)."""
         for key in ("auth_url", "token_endpoint"):
@@ -167,6 +185,27 @@ class Site(_Model):
                 raise ValueError(f"auth.{key}: plain http to a non-loopback host; use https "
                                  "(or allow_http / --allow-http if you really must)")
         return self
+
+    @property
+    def proxy_file(self) -> str | None:
+        return self.auth.x509_proxy
+
+    @property
+    def ca_bundle(self) -> str | None:
+        return self.cacert
+
+
+# site.driver -> its site model (a driver without one here uses OpenStackSite's: its unknown
+# name is then the first error, as the driver field comes before any other but the name)
+_MODELS: dict[str, type[Site]] = {"openstack": OpenStackSite}
+
+
+def parse(data: dict[str, Any]) -> Site:
+    """The site of its driver's kind (``openstack`` when ``driver`` is absent); pydantic's
+    ValidationError as for any model."""
+    driver = data.get("driver", "openstack")
+    model = _MODELS.get(driver, OpenStackSite) if isinstance(driver, str) else OpenStackSite
+    return model.model_validate(data)
 
 
 def _loopback(host: str) -> bool:

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from probes import files
 from probes.config import cafile, urls, yamlfile
 from probes.config.shown import OneLineError
-from probes.config.site import SECRET_OPTIONS, Site
+from probes.config.site import SECRET_OPTIONS, Site, parse
 
 
 class SiteError(OneLineError):
@@ -259,7 +259,7 @@ def build(layers: list[tuple[str, dict[str, Any]]], need_image: bool = True) -> 
         raise SiteError("no image chosen: give --image-name, --image-id or --image-property "
                         "(or image: in the sites file)")
     try:
-        site = Site.model_validate(merged)
+        site = parse(merged)
     except ValidationError as exc:
         err = exc.errors()[0]
         key = ".".join(str(p) for p in err["loc"]) or "site"
@@ -271,9 +271,10 @@ def build(layers: list[tuple[str, dict[str, Any]]], need_image: bool = True) -> 
         unknown = err["type"] == "extra_forbidden"
         shown = "" if not err["loc"] or structured or unknown else f" value {value}"
         raise SiteError(f"site {key}{shown}: {message} (from {sources})") from None
-    wrong = cafile.problem(site.cacert) if site.cacert and not site.insecure else None
+    insecure = getattr(site, "insecure", False)  # a driver without TLS options has no cacert
+    wrong = cafile.problem(site.ca_bundle) if site.ca_bundle and not insecure else None
     if wrong:
-        raise SiteError(f"site cacert {site.cacert}: {wrong} (from {sources})")
+        raise SiteError(f"site cacert {site.ca_bundle}: {wrong} (from {sources})")
     return site
 
 

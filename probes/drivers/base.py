@@ -7,9 +7,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from probes.deadline import Deadline
+
+if TYPE_CHECKING:
+    from probes.checks.steps import Step
 
 
 class DriverError(Exception):
@@ -50,6 +53,8 @@ CAPABILITIES = {
     "tags": "create() stores the tags on the server and list_own() filters on them",
     "report_channel": "the guest may post its report home: the cloud runs the user-data as "
                       "given and lets the guest connect out (probes/runner/inbox.py)",
+    "api": "probe_api() makes the read-only calls the api check times (ApiProbe), after "
+           "connect()",
 }
 
 # The tags every probe VM carries (list_own filters on them; a driver may name the server
@@ -158,3 +163,12 @@ class CloudDriver(Protocol):
 
     def list_own(self, tags: dict[str, str], deadline: Deadline) -> list[OwnServer]:
         """Servers carrying all these tags."""
+
+
+@runtime_checkable
+class ApiProbe(CloudDriver, Protocol):
+    """A driver with the "api" capability: the api check's read-only calls, each a timed
+    Step (CRITICAL with the reason when it fails), in the order they ran."""
+
+    def probe_api(self, deadline: Deadline) -> list[Step]:
+        """The calls' steps, connect() done."""

@@ -12,7 +12,7 @@ import requests
 from keystoneauth1 import adapter, session
 from keystoneauth1 import exceptions as ks_exc
 
-from probes.config.site import Site
+from probes.config.site import OpenStackSite
 from probes.deadline import Deadline, DeadlineExceeded
 from probes.drivers.answer import MALFORMED, answer, count, obj, objects, text
 from probes.drivers.base import (
@@ -33,8 +33,9 @@ from probes.drivers.base import (
 
 if TYPE_CHECKING:
     from probes.auth.keystone import Login
+    from probes.checks.steps import Step
 
-Authenticate = Callable[[Site, float], "Login"]  # (site, timeout) -> a scoped session
+Authenticate = Callable[[OpenStackSite, float], "Login"]  # (site, timeout) -> a scoped session
 
 # 2.37: networks required (with "auto"/"none"); old enough for every supported release.
 COMPUTE_MICROVERSION = "2.37"
@@ -102,9 +103,9 @@ class OpenStackDriver:
     then Nova, Glance and Neutron on that session."""
 
     name = "openstack"
-    capabilities = frozenset({"console", "metadata", "ipv6", "tags", "report_channel"})
+    capabilities = frozenset({"console", "metadata", "ipv6", "tags", "report_channel", "api"})
 
-    def __init__(self, site: Site, authenticate: Authenticate | None = None) -> None:
+    def __init__(self, site: OpenStackSite, authenticate: Authenticate | None = None) -> None:
         self.site = site
         self._authenticate = authenticate
         self.login: Login | None = None
@@ -133,6 +134,12 @@ class OpenStackDriver:
                                        default_microversion=COMPUTE_MICROVERSION, **common)
         self.image = adapter.Adapter(service_type="image", **common)
         self.network = adapter.Adapter(service_type="network", **common)
+
+    def probe_api(self, deadline: Deadline) -> list[Step]:
+        """Flavors, images, networks, limits, then the quota headroom (openstack_api)."""
+        from probes.drivers import openstack_api
+
+        return openstack_api.probe(self, deadline)
 
     # -- plumbing --------------------------------------------------------------------------------
     def call(self, api: adapter.Adapter, method: str, path: str, deadline: Deadline, *,

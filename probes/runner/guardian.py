@@ -128,7 +128,7 @@ def connect(site: Site, deadline: Deadline) -> CloudDriver:
 
 def clean_up(w: Watch, until: float, connect: Connect = connect) -> None:
     """Remove the run's VM (by id, or found by run id), watch it go, settle the ledger."""
-    from probes.config.site import Site
+    from probes.config.site import parse
     from probes.deadline import Deadline
     from probes.runner import remove
     from probes.runner.ledger import LEAKED, Ledger, forget_lock
@@ -137,7 +137,7 @@ def clean_up(w: Watch, until: float, connect: Connect = connect) -> None:
     h = w.hello
     run = str(h.get("run"))
     try:
-        site = Site.model_validate(h["site"])
+        site = parse(h["site"])
         ledger = Ledger(Path(h["state_dir"]), site.name)
         deadline = Deadline(max(1.0, until - time.time()))
         driver = connect(site, deadline)

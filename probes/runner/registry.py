@@ -17,7 +17,7 @@ from probes.state import State
 
 if TYPE_CHECKING:
     from probes.checks.steps import Step
-    from probes.config.site import Site
+    from probes.config.site import OpenStackSite, Site
     from probes.deadline import Deadline
     from probes.runner.custody import Custody
     from probes.runner.inbox import Channel
@@ -56,6 +56,32 @@ class CheckSpec:
     pool: str                      # "vm" (minutes, a VM) or "fast" (seconds, read-only)
     needs_image: bool
     run: Callable[[CheckRequest], CheckOutcome]
+    drivers: tuple[str, ...] | None = None  # the site drivers it can check (None: any)
+
+
+def serves(check: str, driver: str) -> bool:
+    """Whether the check can check a site of this driver."""
+    spec = CHECKS[check]
+    return spec.drivers is None or driver in spec.drivers
+
+
+def unsupported(check: str, site: Site) -> str | None:
+    """Why the check cannot check this site (its driver's API is not what the check asks), in
+    one line; None when it can."""
+    if serves(check, site.driver):
+        return None
+    spec = CHECKS[check]
+    assert spec.drivers is not None
+    return (f"the {check} check is for sites of driver {' or '.join(spec.drivers)}; site "
+            f"{site.name} uses driver {site.driver}")
+
+
+def _openstack(req: CheckRequest, check: str) -> OpenStackSite:
+    from probes.config.site import OpenStackSite
+
+    if not isinstance(req.site, OpenStackSite):  # the plugins and the exporter said so first
+        raise ValueError(unsupported(check, req.site) or f"{check}: not an OpenStack site")
+    return req.site
 
 
 # -- vm --------------------------------------------------------------------------------------------
@@ -145,7 +171,7 @@ def run_keystone(req: CheckRequest) -> CheckOutcome:
     """Login, token lifetime, catalog, version documents."""
     from probes.runner import fast
 
-    checked = fast.keystone(req.site, req.soft, req.services, req.token_warning)
+    checked = fast.keystone(_openstack(req, "keystone"), req.soft, req.services, req.token_warning)
     return _steps_outcome("keystone", list(checked.steps), checked.summary, req)
 
 
@@ -173,8 +199,8 @@ def run_proxy(req: CheckRequest) -> CheckOutcome:
     from probes.checks.proxy import judge_proxy, render
 
     t0 = time.monotonic()
-    path = req.file or Path(req.site.auth.x509_proxy or "")
-    verdict = judge_proxy(path.expanduser(), req.cacert or req.site.cacert, req.vo, req.fqan)
+    path = req.file or Path(req.site.proxy_file or "")
+    verdict = judge_proxy(path.expanduser(), req.cacert or req.site.ca_bundle, req.vo, req.fqan)
     text, state = render(verdict, req.warning, req.critical, req.verbose)
     expiries = [(what, when.not_after.timestamp())
                 for what, when in (("proxy", verdict.info), ("voms_ac", verdict.ac))
@@ -201,8 +227,8 @@ def run_token(req: CheckRequest) -> CheckOutcome:
 
 CHECKS: dict[str, CheckSpec] = {spec.name: spec for spec in (
     CheckSpec("vm", "FEDCLOUD_VM", "vm", True, run_vm),
-    CheckSpec("keystone", "KEYSTONE", "fast", False, run_keystone),
-    CheckSpec("api", "CLOUD_API", "fast", False, run_api),
+    CheckSpec("keystone", "KEYSTONE", "fast", False, run_keystone, ("openstack",)),
+    CheckSpec("api", "CLOUD_API", "fast", False, run_api, ("openstack",)),
     CheckSpec("proxy", "X509_PROXY", "fast", False, run_proxy),
     CheckSpec("token", "OIDC_TOKEN", "fast", False, run_token),
 )}

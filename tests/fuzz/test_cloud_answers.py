@@ -17,7 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from probes.auth.keystone import AuthError, Login, login
-from probes.config.site import Site
+from probes.config.site import parse as parse_site
 from probes.deadline import Deadline
 from probes.drivers.base import DriverError, ServerSpec
 from probes.drivers.openstack import OpenStackDriver
@@ -29,7 +29,7 @@ from tests.fuzz.harness import environ, holds_contract, mutations, run
 KS = "http://127.0.0.1:5000/v3"
 NOVA, GLANCE, NEUTRON = "http://127.0.0.1:8774/v2.1", "http://127.0.0.1:9292", \
     "http://127.0.0.1:9696"
-SITE = Site.model_validate({"name": "s", "auth": {"auth_url": KS, "username": "u",
+SITE = parse_site({"name": "s", "auth": {"auth_url": KS, "username": "u",
                                                   "password": "pw", "project_name": "p"},
                             "image": {"name": "cirros"}})
 

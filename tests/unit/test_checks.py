@@ -7,6 +7,7 @@ from nagiosplugin.state import Critical, Ok, Unknown, Warn
 
 from probes.checks.vm import finding, judge
 from probes.config.site import Site
+from probes.config.site import parse as parse_site
 from probes.runner.result import Outcome, Phase
 
 SITE = {"name": "s", "auth": {"type": "token", "auth_url": "https://k/v3", "token": "t",
@@ -14,7 +15,7 @@ SITE = {"name": "s", "auth": {"type": "token", "auth_url": "https://k/v3", "toke
 
 
 def site(**policy: object) -> Site:
-    return Site.model_validate({**SITE, "policy": policy})
+    return parse_site({**SITE, "policy": policy})
 
 
 NEEDS = {"required": Critical, "warning": Warn, "informational": Ok}

@@ -14,10 +14,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from exporters.model import CRITICAL, OK
 from exporters.oneshot import publish, textfile_path
-from probes.config.site import Site
+from probes.config.site import parse as parse_site
 from probes.runner.result import PHASES, LifecycleResult, Outcome, Phase
 
-SITE = Site.model_validate({
+SITE = parse_site({
     "name": "S-1", "image": {"name": "cirros"},
     "auth": {"type": "password", "auth_url": "https://k.example.org/v3", "username": "u",
              "password": "pw", "project_name": "p"}})

@@ -14,10 +14,10 @@ from probes.checks.nagios import MAX_OUTPUT, unknown_line
 from probes.checks.proxy import Finding, ProxyVerdict
 from probes.checks.steps import CRITICAL, OK, Step
 from probes.cli.env import CommandStatus, Environment, ExitStatus
-from probes.config.site import Site
+from probes.config.site import parse as parse_site
 from probes.runner.result import PHASES, LifecycleResult, Outcome, Phase
 
-SITE = Site.model_validate({"name": "s", "auth": {"type": "token", "auth_url": "https://k/v3",
+SITE = parse_site({"name": "s", "auth": {"type": "token", "auth_url": "https://k/v3",
                                                   "token": "t", "project_id": "p"},
                             "image": {"name": "i"}})
 PIPE = "HTTP 500: upstream said a|b || c"

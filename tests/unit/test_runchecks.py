@@ -14,7 +14,7 @@ import yaml
 from exporters.config import ExporterConfig, Job, load
 from exporters.model import CRITICAL, OK, UNKNOWN, WARNING, CheckRun
 from exporters.runchecks import deadlines, run_check, vm_run
-from probes.config.site import Site
+from probes.config.site import parse as parse_site
 from probes.deadline import Deadline
 from probes.runner.result import PHASES, LifecycleResult, Outcome, Phase
 from tests.pki import VO, Pki, make_pki
@@ -22,7 +22,7 @@ from tests.tokens import jwt
 
 AUTH = {"type": "password", "auth_url": "https://keystone.example.org:5000/v3",
         "username": "u", "password": "pw", "project_name": "p"}
-SITE = Site.model_validate({"name": "S", "auth": AUTH, "image": {"name": "cirros"},
+SITE = parse_site({"name": "S", "auth": AUTH, "image": {"name": "cirros"},
                             "policy": {"ipv6": "required"}})
 AFTER_BOOT = ("reach_v4", "reach_v6", "context", "mjf")
 
@@ -69,7 +69,7 @@ def test_ipv6_required_and_unreachable() -> None:
 
 
 def test_ipv6_informational_is_reported_ok_with_the_finding() -> None:
-    site = Site.model_validate({**SITE.model_dump(), "policy": {"ipv6": "informational"}})
+    site = parse_site({**SITE.model_dump(), "policy": {"ipv6": "informational"}})
     run = vm_run(lifecycle({"reach_v6": (Outcome.FAILED, "no IPv6 address")}), site, 0.0)
     assert (run.state, run.reason) == (OK, "")
     assert run.summary.endswith("; reach_v6: no IPv6 address (IPv6 informational)")
@@ -80,7 +80,7 @@ def test_ipv6_informational_is_reported_ok_with_the_finding() -> None:
 
 
 def test_ipv6_off_is_not_checked_and_claims_nothing() -> None:
-    site = Site.model_validate({**SITE.model_dump(), "policy": {"ipv6": "off"}})
+    site = parse_site({**SITE.model_dump(), "policy": {"ipv6": "off"}})
     run = vm_run(lifecycle({"reach_v6": (Outcome.SKIPPED, "not checked (site policy: ipv6 "
                                                           "off)")}), site, 0.0)
     assert run.state == OK and run.reachable == (("ipv4", True),)
@@ -289,7 +289,7 @@ def test_a_refused_login_exports_no_state_for_the_phases_that_never_ran(oneshot:
 
 
 def test_console_forbidden_is_not_a_phase_that_ran() -> None:
-    site = Site.model_validate({**SITE.model_dump(), "policy": {"console_forbidden":
+    site = parse_site({**SITE.model_dump(), "policy": {"console_forbidden":
                                                                 "critical"}})
     run = vm_run(lifecycle({"context": (Outcome.UNAVAILABLE, "console output not allowed"),
                             "mjf": (Outcome.SKIPPED, "no guest report to read MJF from")}),
