@@ -52,6 +52,8 @@ def judge(phase: Phase, site: Site) -> tuple[ServiceState, str]:
                               p.detail)
         if p.name == "context":
             return _by_policy(policy.context, "context", p.detail)
+        if p.name == "mjf":
+            return _by_policy(policy.mjf, "mjf", p.detail)
         return Warn, p.detail  # the sweep: leftovers cannot be looked for
     if p.outcome == Outcome.UNAVAILABLE:
         if p.name != "context":

@@ -107,8 +107,10 @@ def check_context(driver: CloudDriver, server_id: str, nonce: str,
     return report
 
 
-def check_mjf(report: ConsoleReport | None, site: Site, ph: Recorder) -> None:
-    """Validate the machine/job features the guest read."""
+def check_mjf(report: ConsoleReport | None, site: Site, ph: Recorder,
+              capabilities: frozenset[str] = frozenset({"metadata"})) -> None:
+    """Validate the machine/job features the guest read. A driver without ``metadata`` gives
+    the guest no metadata to find them in: none in its environment either is not checked."""
     if site.policy.mjf == "off":
         ph.done(Outcome.SKIPPED, "not checked (site policy: mjf off)")
         return
@@ -116,6 +118,12 @@ def check_mjf(report: ConsoleReport | None, site: Site, ph: Recorder) -> None:
         ph.done(Outcome.SKIPPED, "no guest report to read MJF from")
         return
     keys = len(report.mjf_machine) + len(report.mjf_job)
+    if (report.mjf_source == "none" or keys == 0) and "metadata" not in capabilities:
+        ph.done(Outcome.UNAVAILABLE, "not checked: the driver gives the guest no metadata "
+                                     "(metadata service or config drive) to read MJF from, "
+                                     "and its environment had none "
+                                     f"(source: {report.mjf_source})", missing="metadata")
+        return
     if report.mjf_source == "none" or keys == 0:
         ph.done(Outcome.FAILED, "no machine/job features visible in the guest "
                                 f"(source: {report.mjf_source})", source=report.mjf_source)

@@ -195,7 +195,7 @@ class LifecycleRunner:
                                        self._status_addresses, ph, self.deadline.child(120),
                                        self.channel)
         with self._phase("mjf") as ph:
-            check_mjf(report, self.site, ph)
+            check_mjf(report, self.site, ph, driver.capabilities)
 
     def _cloud(self) -> str:
         return self.login.account if self.login else ""

@@ -81,3 +81,24 @@ def test_an_unknown_driver_is_one_unknown_line_naming_the_drivers(tmp_path: Path
     assert out.returncode == 3 and out.stderr == ""
     assert out.stdout == ("FEDCLOUD_VM UNKNOWN - site driver value 'occi': not a known driver "
                           "(available: openstack) (from sites file)\n")
+
+
+@OPENSTACK_SHAPED
+@pytest.mark.parametrize("mjf,code", [("required", 2), ("warning", 1), ("informational", 0)])
+def test_a_driver_without_metadata_leaves_missing_mjf_unchecked(cloud: FakeCloud, port: int,
+                                                               mjf: str, code: int) -> None:
+    cloud.guest.mjf_source, cloud.guest.machine, cloud.guest.job = "none", {}, {}
+    result = run(cloud, port, "metadata", mjf=mjf)
+    m = result.phase("mjf")
+    assert m.outcome == Outcome.UNAVAILABLE and m.data["missing"] == "metadata"
+    assert m.detail.startswith("not checked: the driver gives the guest no metadata")
+    text, got = verdict(result, mjf=mjf)
+    assert got == code and f"(mjf {mjf})" in text
+    assert "mjf OK" not in text
+
+
+@OPENSTACK_SHAPED
+def test_mjf_from_the_environment_is_checked_without_metadata(cloud: FakeCloud,
+                                                              port: int) -> None:
+    result = run(cloud, port, "metadata")  # the fake guest's MJF comes from its environment
+    assert result.phase("mjf").outcome == Outcome.PASSED
