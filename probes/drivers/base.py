@@ -121,6 +121,10 @@ class ServerStatus:
     fault: str = ""
     addresses: tuple[tuple[int, str], ...] = ()
     metadata: dict[str, str] = field(default_factory=dict)
+    # The cloud's own clock (Unix seconds, whole seconds as clouds keep them): when the server
+    # was made and when it became ACTIVE; None where the API does not say.
+    created: float | None = None
+    launched: float | None = None
 
 
 @dataclass(frozen=True)

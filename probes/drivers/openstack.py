@@ -95,7 +95,23 @@ def _status(doc: dict[str, Any]) -> ServerStatus:
                   for a in objects(net))
     fault = obj(doc.get("fault") or {}).get("message", "")
     metadata = {str(k): str(v) for k, v in obj(doc.get("metadata") or {}).items()}
-    return ServerStatus(state, raw, str(fault), addrs, metadata)
+    return ServerStatus(state, raw, str(fault), addrs, metadata, _when(doc.get("created")),
+                        _when(doc.get("OS-SRV-USG:launched_at")))
+
+
+def _when(value: Any) -> float | None:
+    """A Nova timestamp ("2026-12-04T10:00:00Z", or launched_at's "2026-12-04T10:00:03.000000",
+    UTC without a zone) as Unix seconds; None when absent or not a time (it is evidence the
+    runner may use, not something the run depends on)."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        when = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return when.timestamp()
 
 
 class OpenStackDriver:

@@ -14,6 +14,7 @@ from probes.drivers.base import CloudDriver, Forbidden
 from probes.guest import mjf
 from probes.guest.report import ConsoleReport, Reading, read
 from probes.runner.inbox import Channel
+from probes.runner.pacing import Watch
 from probes.runner.result import Outcome
 
 
@@ -45,9 +46,11 @@ def _sources(driver: CloudDriver, server_id: str, nonce: str, channel: Channel |
 
 def check_context(driver: CloudDriver, server_id: str, nonce: str,
                   api_addresses: tuple[tuple[int, str], ...], ph: Recorder,
-                  deadline: Deadline, channel: Channel | None = None) -> ConsoleReport | None:
+                  deadline: Deadline, channel: Channel | None = None,
+                  watch: Watch | None = None) -> ConsoleReport | None:
     """Poll the report's sources (what the guest posted home, the console) until this run's
-    report is complete in one of them (or time is up)."""
+    report is complete in one of them (or time is up); ``watch`` paces the looks around when
+    the site's recent reports were complete, and learns this one's (probes.runner.pacing)."""
     sources = _sources(driver, server_id, nonce, channel, deadline)
     if not sources:
         how = ("give the guest a report URL to post to (--report-listen, --report-url)"
@@ -62,7 +65,8 @@ def check_context(driver: CloudDriver, server_id: str, nonce: str,
     via = forbidden = ""
     start = time.monotonic()
     try:
-        for _ in deadline.polls():
+        watch = watch or Watch(None)
+        for _ in watch.looks(deadline, cap=3.0):
             for name, get in list(sources.items()):
                 try:
                     text = get()
@@ -84,7 +88,9 @@ def check_context(driver: CloudDriver, server_id: str, nonce: str,
                 if found.report is not None and found.report.complete:
                     break
             if reading.report is not None and reading.report.complete:
+                watch.hit()
                 break
+            watch.miss()
     except DeadlineExceeded as exc:
         report = reading.report
         where = (f"; nothing posted to {url}" if len(sources) > 1 and via != "posted"

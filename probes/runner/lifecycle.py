@@ -24,6 +24,7 @@ from probes.drivers.base import (
     NotFound,
     ServerSpec,
     ServerState,
+    ServerStatus,
 )
 from probes.guest.script import user_data
 from probes.runner import remove
@@ -32,6 +33,7 @@ from probes.runner.guest import check_context, check_mjf
 from probes.runner.identity import StateDirError
 from probes.runner.inbox import Channel
 from probes.runner.ledger import CREATED, LEAKED, LOST, Entry, Ledger, RunLock, forget_lock
+from probes.runner.pacing import History, Watch
 from probes.runner.reach import tcp
 from probes.runner.result import PHASES, LifecycleResult, Outcome, Phase
 from probes.runner.sweep import AGE_FLOOR, KEY_RUN, sweep, tags
@@ -57,6 +59,7 @@ class _Timer:
     outcome: Outcome = Outcome.PASSED
     detail: str = ""
     data: dict[str, Any] | None = None
+    seconds: float | None = None  # what the phase took by better evidence than its wall time
 
     def done(self, outcome: Outcome, detail: str, **data: Any) -> None:
         self.outcome, self.detail, self.data = outcome, detail, data
@@ -76,6 +79,7 @@ class LifecycleRunner:
         self.driver_factory = driver_factory
         self.channel = channel  # where the guest may post its report (None: no listener)
         self.ledger = Ledger(custody.state_dir, site.name)
+        self.history = History(custody.state_dir, site.name)  # when transitions came lately
         self.guardian: GuardianLike | None = None
         self.maybe_created = False  # the create failed in a way that may have made a server
         self.uncertain: str | None = None  # what may be left, when nothing proves either way
@@ -87,6 +91,7 @@ class LifecycleRunner:
         self.login: Identity | None = None
         self.server_id: str | None = None
         self.create_sent = False
+        self._create_sent_at = 0.0  # monotonic, when the create request went out
         self.leaked: str | None = None
         self._status_addresses: tuple[tuple[int, str], ...] = ()
         self._metadata: dict[str, str] = {}
@@ -117,8 +122,9 @@ class LifecycleRunner:
                     timer.outcome == Outcome.FAILED:  # what failed may be the interruption
                 timer.outcome = Outcome.UNAVAILABLE
                 timer.detail = f"interrupted by {self.deadline.why()}: {timer.detail}"
+            wall = time.monotonic() - timer.start
             self.phases[name] = Phase(name, timer.outcome, timer.detail,
-                                      time.monotonic() - timer.start,
+                                      wall if timer.seconds is None else timer.seconds,
                                       MappingProxyType(timer.data or {}))
         stops = timer.outcome == Outcome.FAILED or (timer.outcome == Outcome.UNAVAILABLE and
                                                     self.deadline.cancelled)
@@ -147,6 +153,7 @@ class LifecycleRunner:
                 log.exception("VM cleanup stopped unexpectedly")
                 self.leaked = self.server_id
             settled = self._settle()
+            self.history.save()
             if self.channel is not None:
                 self.channel.inbox.forget(self.nonce)
             if lock is not None:
@@ -191,9 +198,11 @@ class LifecycleRunner:
             if self.site.policy.context == "off":  # and so is mjf (Policy allows nothing else)
                 ph.done(Outcome.SKIPPED, "not checked (site policy: context off)")
             else:
+                watch = Watch(self.history.expect("context"))
                 report = check_context(driver, self.server_id or "", self.nonce,
                                        self._status_addresses, ph, self.deadline.child(120),
-                                       self.channel)
+                                       self.channel, watch)
+                self.history.saw("context", watch.estimate())
         with self._phase("mjf") as ph:
             check_mjf(report, self.site, ph, driver.capabilities)
 
@@ -244,6 +253,7 @@ class LifecycleRunner:
                 self.custody.state_dir, lock.fd)
             self.create_sent = True
             self.guardian.tell(creating=True)
+            self._create_sent_at = time.monotonic()
             try:
                 self.server_id = driver.create(spec, self.deadline)
             except DriverError as exc:
@@ -254,7 +264,8 @@ class LifecycleRunner:
             ph.done(Outcome.PASSED, f"server {self.server_id} accepted", server=self.server_id)
         with self._phase("boot") as ph:
             errors, last = 0, ""
-            for _ in self.deadline.polls():
+            watch = Watch(self.history.expect("boot"))
+            for _ in watch.looks(self.deadline, cap=10.0):
                 try:
                     status = driver.status(self.server_id or "", self.deadline)
                 except DriverError as exc:  # a 503 or a timeout: polling is repeatable
@@ -264,18 +275,38 @@ class LifecycleRunner:
                     ph.data = {"poll_errors": errors, "last_error": last}
                     continue
                 if status.state == ServerState.ACTIVE:
+                    seen = watch.hit()
+                    self.history.saw("boot", watch.estimate())
                     self._status_addresses = status.addresses
                     self._metadata = status.metadata
                     shown = ", ".join(a for _, a in status.addresses) or "no addresses"
+                    evidence = self._boot_evidence(status, watch.missed)
+                    ph.seconds = evidence
                     ph.done(Outcome.PASSED, f"ACTIVE; {shown}"
                             + (f" ({errors} status poll(s) failed and were repeated)"
-                               if errors else ""), poll_errors=errors)
+                               if errors else ""), poll_errors=errors,
+                            seen_after=round(seen, 3),
+                            **({"cloud_seconds": evidence} if evidence is not None else {}))
                     break
+                watch.miss()
                 if status.state in (ServerState.ERROR, ServerState.GONE,
                                     ServerState.DELETING):
                     ph.done(Outcome.FAILED, f"status {status.raw}"
                             + (f": {status.fault}" if status.fault else ""))
                     break
+
+    def _boot_evidence(self, status: ServerStatus, missed: float | None) -> float | None:
+        """Creation to ACTIVE by the cloud's own timestamps, narrowed by what the looks saw:
+        the timestamps are whole seconds (the truth is within a second of their difference);
+        the server was made between the create's sending and its answer, and became ACTIVE
+        after the last look that missed it and before the one that saw it. The middle of
+        what both allow (the timestamps' difference itself if they disagree)."""
+        if status.created is None or status.launched is None:
+            return None
+        stamped = status.launched - status.created
+        low = max(stamped - 1.0, missed or 0.0, 0.0)
+        high = min(stamped + 1.0, time.monotonic() - self._create_sent_at)
+        return round((low + high) / 2 if low <= high else max(stamped, 0.0), 3)
 
     def _reach(self, version: int) -> None:
         name = f"reach_v{version}"
@@ -345,7 +376,9 @@ class LifecycleRunner:
             self.leaked = self.server_id
             return
         with contextlib.suppress(_Stop), self._phase("gone") as ph:
-            gone = remove.wait_gone(driver, self.server_id, self.hard)
+            watch = Watch(self.history.expect("gone"))
+            gone = remove.wait_gone(driver, self.server_id, self.hard, watch=watch)
+            self.history.saw("gone", watch.estimate())
             data = {"polls": gone.polls, "poll_errors": gone.errors}
             if gone.verdict == remove.GONE:
                 ph.done(Outcome.PASSED, gone.detail

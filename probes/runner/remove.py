@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from probes.deadline import Deadline, DeadlineExceeded
 from probes.drivers.base import CloudDriver, DriverError, NotFound, OwnServer, ServerState
+from probes.runner import pacing
 
 GONE, PRESENT, ERROR, UNSEEN = "gone", "present", "error", "unseen"
 
@@ -27,6 +28,13 @@ class Gone:
 def _polls(deadline: Deadline, cap: float) -> Iterator[int]:
     try:
         yield from deadline.polls(cap=cap)
+    except DeadlineExceeded:
+        return
+
+
+def _looks(watch: pacing.Watch, deadline: Deadline, cap: float) -> Iterator[int]:
+    try:
+        yield from watch.looks(deadline, cap)
     except DeadlineExceeded:
         return
 
@@ -49,12 +57,15 @@ def delete(driver: CloudDriver, server_id: str, deadline: Deadline) -> str:
 
 
 def wait_gone(driver: CloudDriver, server_id: str, deadline: Deadline,
-              cap: float = 2.0) -> Gone:
+              cap: float = 2.0, watch: pacing.Watch | None = None) -> Gone:
     """Poll until the server is 404 or in ERROR, or the deadline: a failed poll is repeated,
-    and only a server seen still there counts as evidence that it was not deleted."""
+    and only a server seen still there counts as evidence that it was not deleted. ``watch``
+    paces the polls around when the site's recent deletions were seen, and learns this one's
+    (probes.runner.pacing)."""
     polls = errors = 0
     seen, last_error = "", ""
-    for _ in _polls(deadline, cap):
+    watch = watch or pacing.Watch(None)
+    for _ in _looks(watch, deadline, cap):
         polls += 1
         try:
             status = driver.status(server_id, deadline)
@@ -65,11 +76,13 @@ def wait_gone(driver: CloudDriver, server_id: str, deadline: Deadline,
             last_error = str(exc)
             continue
         if status.state == ServerState.GONE:
+            watch.hit()
             return Gone(GONE, "404 confirmed", polls, errors)
         if status.state == ServerState.ERROR:
             return Gone(ERROR, f"status ERROR after delete: {status.fault}".rstrip(": "),
                         polls, errors)
         seen = status.raw
+        watch.miss()
     if seen:
         return Gone(PRESENT, f"still {seen} after the delete was accepted ({deadline.why()})",
                     polls, errors)

@@ -84,6 +84,12 @@ class ServerStore:
             server = self._servers.get(server_id)
             return server if server is not None and not server.gone else None
 
+    def ever(self, server_id: str) -> Server | None:
+        """A server, gone or not (the last ENDED_KEPT gone ones)."""
+        with self.lock:
+            found = self._servers.get(server_id)
+            return found or next((s for s in self._ended if s.id == server_id), None)
+
     def all(self) -> list[Server]:
         """Every server not gone yet, oldest first."""
         with self.lock:

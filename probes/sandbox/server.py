@@ -13,6 +13,7 @@ import socket
 import ssl
 import tempfile
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
 
@@ -62,6 +63,13 @@ class _Server(wsgi.Server):
     def error_log(self, msg: str = "", level: int = 20, traceback: bool = False) -> None:
         """Connection-level noise goes to the debug log, not to stderr."""
         log.debug("http server: %s", msg, exc_info=traceback)
+
+
+@dataclass(frozen=True)
+class ServerTimes:
+    created: float
+    launched: float | None  # None: never ACTIVE
+    ended: float | None     # None: not gone
 
 
 class SandboxStartError(Exception):
@@ -263,6 +271,14 @@ class Sandbox:
         cloud = self._cloud()
         with cloud.servers.lock:
             return [server_summary(s) for s in cloud.servers.all()]
+
+    def server_times(self, server_id: str) -> ServerTimes:
+        """When a server (gone or not) was made, became ACTIVE and went away, by the sandbox's
+        own clock to the microsecond (the API shows whole seconds): benchmarks' truth."""
+        server = self._cloud().servers.ever(server_id)
+        if server is None:
+            raise KeyError(server_id)
+        return ServerTimes(server.created, server.launched_at, server.ended)
 
     def backdate(self, server_id: str, seconds: float) -> None:
         """Make a server look `seconds` older (tests of age-based cleanup)."""
