@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -62,15 +63,17 @@ def bare_boot(tiny: image.TinyImage, work: Path) -> float:
         proc.wait()
 
 
-def lifecycle(sb: Sandbox) -> LifecycleResult:
-    """One `fedprobe vm` run (the runner itself, in-process)."""
+def lifecycle(sb: Sandbox, state: Path) -> LifecycleResult:
+    """One `fedprobe vm` run (the runner itself, in-process; a state directory of the
+    benchmark's own, so the first run knows nothing of the site and the later ones pace their
+    polls from the runs before)."""
     from probes import drivers
 
     site = build([("sites file", from_sites_file(sb.sites_yaml, "sandbox", None))],
                  need_image=True)
     from probes.runner.custody import make
 
-    custody = make("plugin", "bench.example.org", None, os.environ)
+    custody = make("plugin", "bench.example.org", state, os.environ)
     return LifecycleRunner(site, custody, Deadline(110), Deadline(119), drivers.create).run()
 
 
@@ -83,7 +86,7 @@ def _stats(name: str, samples: list[float], base: float | None = None) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     if os.geteuid() != 0:
         print("qemu_boot: needs root (taps and a bridge for the guests)", file=sys.stderr)
@@ -93,20 +96,26 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         bare = [bare_boot(tiny, Path(tmp)) for _ in range(args.runs)]
     sb = Sandbox(SandboxConfig.model_validate({"guests": {"kind": "qemu"}})).start()
-    results = []
+    results, errors = [], []
+    state = Path(tempfile.mkdtemp(prefix="fedprobe-bench-state."))
     try:
         for _ in range(args.runs):
-            r = lifecycle(sb)
+            r = lifecycle(sb, state)
             bad = [p.name for p in r.phases if p.outcome.value not in ("passed", "skipped")]
             if bad:
                 print(f"lifecycle run failed in {bad}: "
                       + "; ".join(f"{p.name}: {p.detail}" for p in r.phases if p.name in bad))
                 return 1
             results.append(r)
+            truth = sb.server_times(r.server_id or "")
+            if truth.launched is not None:
+                errors.append(abs((r.phase("boot").duration or 0.0)
+                                  - (truth.launched - truth.created)))
             print("  run: " + " ".join(f"{p.name}={p.duration:.2f}" for p in r.phases
                                         if p.duration is not None))
     finally:
         sb.stop()
+        shutil.rmtree(state, ignore_errors=True)
     base = statistics.median(bare)
     boot = [r.phase("boot").duration or 0.0 for r in results]
     to_context = [sum(p.duration or 0.0 for p in r.phases[:r.phases.index(r.phase("context"))
@@ -117,13 +126,17 @@ def main() -> int:
     _stats("sandbox BUILD -> ACTIVE (boot phase)", boot, base)
     _stats("probe start -> user-data proven", to_context, base)
     _stats("full lifecycle (auth .. gone)", total, base)
-    print(f"  probe overhead over the guest's own boot: "
-          f"{statistics.median(total) - base:+.2f} s per run "
-          f"(API calls, polling, reachability, console, delete)")
+    over = statistics.median(to_context) - base
+    print(f"  probe overhead over the guest's own boot: {over:+.2f} s to the user-data "
+          f"proven (API calls, polling, reachability, console; goal <= 1 s: "
+          f"{'met' if over <= 1.0 else 'MISSED'}); {statistics.median(total) - base:+.2f} s "
+          "for the whole lifecycle (with delete and QEMU's exit)")
+    print(f"  boot reported against the sandbox's own clock: error max {max(errors):.2f} s "
+          f"(goal <= 1 s: {'met' if max(errors) <= 1.0 else 'MISSED'})")
     goal = 7.0
     print(f"  goal: boot to user-data ~5-7 s under TCG: "
           f"{'met' if base <= goal else 'MISSED'} ({base:.2f} s)")
-    return 0
+    return 0 if over <= 1.0 and max(errors) <= 1.0 else 1
 
 
 if __name__ == "__main__":

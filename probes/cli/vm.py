@@ -201,6 +201,12 @@ def _run(args: argparse.Namespace, env: Environment, deadline: Deadline,
     except (sources.SiteError, StateDirError) as exc:
         env.stdout.write(unknown_line(PLUGIN_NAME, str(exc)))
         return ExitStatus.UNKNOWN
+    try:  # the driver's code now: a package it lacks is UNKNOWN before any cloud call
+        drivers.load(site.driver)
+    except ImportError as exc:
+        env.stdout.write(unknown_line(PLUGIN_NAME, f"driver {site.driver} cannot be loaded: "
+                                                   f"{exc}"))
+        return ExitStatus.UNKNOWN
     if args.verbose >= 3:
         logging.basicConfig(level=logging.DEBUG, stream=env.stderr)
     started = time.time()

@@ -5,6 +5,7 @@ only when a site uses them, so nothing outside this package names one."""
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -25,10 +26,17 @@ def unknown(name: str) -> str:
     return f"driver {name!r} is not known: the drivers available are {', '.join(names())}"
 
 
+def load(name: str) -> Callable[[Site], CloudDriver]:
+    """The driver class of that name, its code loaded (ValueError for an unknown name; the
+    import's own error when a package it needs is missing). The plugins load it with the
+    site, before a run's clock starts and before any call to the cloud."""
+    if name not in _DRIVERS:
+        raise ValueError(unknown(name))
+    module, cls = _DRIVERS[name]
+    found: Callable[[Site], CloudDriver] = getattr(importlib.import_module(module), cls)
+    return found
+
+
 def create(site: Site) -> CloudDriver:
     """The driver of the site's kind, not yet connected (the runner's DriverFactory)."""
-    if site.driver not in _DRIVERS:
-        raise ValueError(unknown(site.driver))
-    module, cls = _DRIVERS[site.driver]
-    driver: CloudDriver = getattr(importlib.import_module(module), cls)(site)
-    return driver
+    return load(site.driver)(site)

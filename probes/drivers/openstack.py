@@ -12,6 +12,7 @@ import requests
 from keystoneauth1 import adapter, session
 from keystoneauth1 import exceptions as ks_exc
 
+from probes.auth.keystone import AuthError, Login, login
 from probes.config.site import OpenStackSite
 from probes.deadline import Deadline, DeadlineExceeded
 from probes.drivers.answer import MALFORMED, answer, count, obj, objects, text
@@ -32,10 +33,9 @@ from probes.drivers.base import (
 )
 
 if TYPE_CHECKING:
-    from probes.auth.keystone import Login
     from probes.checks.steps import Step
 
-Authenticate = Callable[[OpenStackSite, float], "Login"]  # (site, timeout) -> a scoped session
+Authenticate = Callable[[OpenStackSite, float], Login]  # (site, timeout) -> a scoped session
 
 # 2.37: networks required (with "auto"/"none"); old enough for every supported release.
 COMPUTE_MICROVERSION = "2.37"
@@ -128,8 +128,6 @@ class OpenStackDriver:
 
     def connect(self, deadline: Deadline) -> Identity:
         """Log in with Keystone and scope to the site's project (LoginRefused with why)."""
-        from probes.auth.keystone import AuthError, login
-
         try:
             self.attach((self._authenticate or login)(
                 self.site, max(0.5, min(30.0, deadline.left()))))

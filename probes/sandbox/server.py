@@ -13,6 +13,7 @@ import socket
 import ssl
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
@@ -69,6 +70,7 @@ class _Server(wsgi.Server):
 class ServerTimes:
     created: float
     launched: float | None  # None: never ACTIVE
+    deleted: float | None   # the delete request (None: none yet)
     ended: float | None     # None: not gone
 
 
@@ -278,7 +280,9 @@ class Sandbox:
         server = self._cloud().servers.ever(server_id)
         if server is None:
             raise KeyError(server_id)
-        return ServerTimes(server.created, server.launched_at, server.ended)
+        asked = server.delete_requested  # monotonic: as Unix time
+        deleted = None if asked is None else asked - time.monotonic() + time.time()
+        return ServerTimes(server.created, server.launched_at, deleted, server.ended)
 
     def backdate(self, server_id: str, seconds: float) -> None:
         """Make a server look `seconds` older (tests of age-based cleanup)."""

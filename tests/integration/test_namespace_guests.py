@@ -296,6 +296,30 @@ def test_ssh_banner_on_both_addresses_from_the_host(backend: NamespaceBackend,
             banner(addr_of(guest, version), timeout=1)
 
 
+def test_a_freed_address_answers_at_once_from_its_next_guest(backend: NamespaceBackend,
+                                                             inventory: Inventory) -> None:
+    """The host forgets a deleted guest's MAC for its addresses: the next guest given them
+    (with a MAC of its own) answers the first SYN, over IPv4 and IPv6 — as behind Neutron's
+    router. With the old MAC kept, the host sent there for 10-50 s (lost SYNs)."""
+    net = (network(inventory),)
+    stays = backend.start(make_spec(net, "stays"))  # the bridge stays in use, as at a site
+    first = backend.start(make_spec(net, "first"))
+    for version in (4, 6):
+        assert banner(addr_of(first, version)) == SSH_BANNER  # the host learnt its MAC
+    first.stop()
+    for version in (4, 6):
+        out = subprocess.run(["ip", f"-{version}", "neigh", "show", "to",
+                              addr_of(first, version), "dev", backend.bridge],
+                             capture_output=True, text=True, check=True).stdout
+        assert out.strip() == "", out
+    second = backend.start(make_spec(net, "second"))
+    assert [a.addr for a in second.addresses] == [a.addr for a in first.addresses]
+    for version in (4, 6):
+        assert banner(addr_of(second, version), timeout=2) == SSH_BANNER
+    second.stop()
+    stays.stop()
+
+
 def test_guests_get_distinct_addresses_and_freed_ones_come_back(
         backend: NamespaceBackend, inventory: Inventory) -> None:
     net = (network(inventory),)

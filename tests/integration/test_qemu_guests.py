@@ -128,6 +128,25 @@ def test_full_lifecycle_against_a_real_vm(qsb: Sandbox) -> None:
     assert not qsb.live_servers()
 
 
+def test_a_warm_run_reaches_the_new_vm_over_ipv6_at_once(qsb: Sandbox, tmp_path: Path) -> None:
+    """A second run paces its polls from the first and sees ACTIVE at once; the new VM (at the
+    address the last one had) must answer over IPv6 then, as on a cloud's network. With
+    multicast snooping on the sandbox bridge, its IPv6 SYNs were lost for 20-50 s."""
+    from probes import drivers
+    from probes.config.sources import build, from_sites_file
+    from probes.deadline import Deadline
+    from probes.runner.custody import make
+    from probes.runner.lifecycle import LifecycleRunner
+
+    site = build([("sites file", from_sites_file(qsb.sites_yaml, "sandbox", None))])
+    custody = make("plugin", "warm.example.org", tmp_path / "state", os.environ)
+    for _ in range(2):
+        result = LifecycleRunner(site, custody, Deadline(90), Deadline(100),
+                                 drivers.create).run()
+        v6 = result.phase("reach_v6")
+        assert v6.outcome.value == "passed" and (v6.duration or 0) < 5, v6.detail
+
+
 def test_serial_console_is_the_guests(api: Api) -> None:
     script = ("#!/bin/sh\nip -4 route\n"
               # the metadata service over IPv6 link-local too, telling this guest by its address

@@ -4,6 +4,7 @@ gateway address, so the host routes the sandbox's ranges to its guests and nowhe
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import ipaddress
 import os
 
@@ -22,7 +23,10 @@ def create_bridge(name: str, subnets: list[SubnetRec]) -> None:
     if os.path.exists(f"/sys/class/net/{name}"):
         raise netlink.IpError(f"interface {name} exists already")
     netlink.ip("link", "add", name, "type", "bridge")
-    commands = [f'link set {name} alias "{bridge_alias()}"']
+    # A MAC of its own, as a router port has: a bridge's MAC otherwise follows its lowest
+    # port's and changes as guests come and go, and each change flushes every neighbour entry
+    commands = [f'link set {name} alias "{bridge_alias()}"', f"link set {name} address "
+                f"{_mac(name)}"]
     for s in subnets:
         plen = ipaddress.ip_network(s.cidr).prefixlen
         # nodad: the gateway must answer at once, and only this sandbox uses the range
@@ -36,6 +40,22 @@ def create_bridge(name: str, subnets: list[SubnetRec]) -> None:
     except netlink.IpError:
         delete_bridge(name)
         raise
+
+
+def _mac(name: str) -> str:
+    """A locally administered unicast MAC from the bridge's name."""
+    digest = hashlib.sha256(name.encode()).digest()
+    return ":".join(f"{b:02x}" for b in (0x02, *digest[:5]))
+
+
+def forget_neighbours(name: str, addresses: list[str]) -> None:
+    """Drop the host's neighbour entries (ARP, NDP) for a deleted guest's addresses, as
+    Neutron's router learns a new port's MAC: the next guest given an address must not be
+    sent the last one's MAC (the host's stale entry took 10-50 s to fail over, lost SYNs all
+    along). Quiet if there is none."""
+    if addresses:
+        with contextlib.suppress(netlink.IpError):
+            netlink.batch([f"neigh flush to {a} dev {name}" for a in addresses])
 
 
 def delete_bridge(name: str) -> None:

@@ -21,7 +21,7 @@ from probes import programs
 from probes.sandbox.guests import netlink
 from probes.sandbox.guests.banner import BannerService
 from probes.sandbox.guests.base import GuestAddress, GuestError, GuestSpec, server_mac
-from probes.sandbox.guests.bridge import create_bridge, delete_bridge
+from probes.sandbox.guests.bridge import create_bridge, delete_bridge, forget_neighbours
 from probes.sandbox.guests.console import ConsoleLog
 from probes.sandbox.guests.guestexec import boot_command
 from probes.sandbox.guests.ipam import Allocator, Lease
@@ -133,6 +133,7 @@ class NamespaceGuest:
             os.close(self._pinned)
             self._pinned = None
         # Given back once (stop() runs once); the addresses stay readable, as process guests'.
+        forget_neighbours(self._backend.bridge, [a.addr for a in self._lease.addresses])
         self._backend.allocator.release(self._lease)
         if "dir" in self._made:
             shutil.rmtree(self._dir, ignore_errors=True)

@@ -24,7 +24,7 @@ from pathlib import Path
 from probes import programs
 from probes.sandbox.guests import netlink
 from probes.sandbox.guests.base import GuestAddress, GuestError, GuestSpec, server_mac
-from probes.sandbox.guests.bridge import create_bridge, delete_bridge
+from probes.sandbox.guests.bridge import create_bridge, delete_bridge, forget_neighbours
 from probes.sandbox.guests.ipam import Allocator, Lease
 from probes.sandbox.guests.metadata import documents, mjf_metadata
 from probes.sandbox.guests.reap import reap_stale
@@ -169,6 +169,7 @@ class QemuGuest:
             if "tap" in self._made:
                 with contextlib.suppress(netlink.IpError):
                     netlink.ip("link", "del", self._tap)
+            forget_neighbours(self._backend.bridge, [a.addr for a in self._lease.addresses])
             self._backend.allocator.release(self._lease)
             if "dir" in self._made:
                 shutil.rmtree(self._dir, ignore_errors=True)
