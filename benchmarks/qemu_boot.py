@@ -5,7 +5,11 @@ over the guest's own boot.
 The baseline is the guest alone: QEMU started directly (no sandbox, no API, an isolated NIC) with
 the same kernel, initramfs and a config drive, timed from QEMU's start to the user-data's first
 line on the serial console. The lifecycle's figures are then shown as that baseline plus the
-probe's overhead, and as a ratio, so a slower or busier machine moves both together.
+probe's overhead, and as a ratio, so a slower or busier machine moves both together. The
+guest's own boot to its report is that baseline plus the user-data's run by the guest's clock
+(the report's uptime at its start and end): the probe's overhead (issue 20: <= 1 s) is the run
+time until the report was proven minus that — API calls, the sandbox's set-up, polling
+lateness, reachability and console reads.
 
 Run (root, QEMU installed): .venv/bin/python benchmarks/qemu_boot.py [--runs N]
 """
@@ -118,19 +122,27 @@ def main() -> int:
         shutil.rmtree(state, ignore_errors=True)
     base = statistics.median(bare)
     boot = [r.phase("boot").duration or 0.0 for r in results]
-    to_context = [sum(p.duration or 0.0 for p in r.phases[:r.phases.index(r.phase("context"))
-                                                           + 1]) for r in results]
+    # the run's wall time until the report was proven: all of it but what came after (the
+    # boot phase reports the cloud's own BUILD -> ACTIVE, not its wall time)
+    to_context = [r.total - sum(r.phase(n).duration or 0.0 for n in ("mjf", "delete", "gone"))
+                  for r in results]
     total = [r.total for r in results]
     print(f"\nQEMU guests, TCG, {args.runs} runs each")
     _stats("bare boot to user-data (baseline)", bare)
     _stats("sandbox BUILD -> ACTIVE (boot phase)", boot, base)
     _stats("probe start -> user-data proven", to_context, base)
     _stats("full lifecycle (auth .. gone)", total, base)
-    over = statistics.median(to_context) - base
-    print(f"  probe overhead over the guest's own boot: {over:+.2f} s to the user-data "
-          f"proven (API calls, polling, reachability, console; goal <= 1 s: "
-          f"{'met' if over <= 1.0 else 'MISSED'}); {statistics.median(total) - base:+.2f} s "
-          "for the whole lifecycle (with delete and QEMU's exit)")
+    # the user-data's own run (18 MJF fetches from the metadata service and more), by the
+    # guest's clock: part of the guest's own boot to its report, not the probe's
+    ran = [float(r.phase("context").data.get("user_data_seconds") or 0.0) for r in results]
+    own = [base + s for s in ran]
+    over = statistics.median(c - o for c, o in zip(to_context, own, strict=True))
+    print(f"  the user-data's own run (guest clock)  median {statistics.median(ran):6.2f} s")
+    print(f"  probe overhead over the guest's own boot and user-data: {over:+.2f} s to the "
+          f"report proven (API calls, the sandbox's set-up, polling, reachability, console; "
+          f"goal <= 1 s: {'met' if over <= 1.0 else 'MISSED'}); over the bare boot alone "
+          f"{statistics.median(to_context) - base:+.2f} s; the whole lifecycle "
+          f"{statistics.median(total) - base:+.2f} s (with delete and QEMU's exit)")
     print(f"  boot reported against the sandbox's own clock: error max {max(errors):.2f} s "
           f"(goal <= 1 s: {'met' if max(errors) <= 1.0 else 'MISSED'})")
     goal = 7.0

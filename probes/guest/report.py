@@ -23,7 +23,15 @@ class ConsoleReport:
     authorized_keys: int = 0
     authorized_keys_files: tuple[str, ...] = ()
     credential_files: tuple[str, ...] = ()
-    uptime: float | None = None
+    uptime: float | None = None      # the guest's uptime as the user-data began
+    uptime_end: float | None = None  # ... and as it ended its report
+
+    @property
+    def ran_seconds(self) -> float | None:
+        """How long the user-data took by the guest's own clock (None: not said)."""
+        if self.uptime is None or self.uptime_end is None or self.uptime_end < self.uptime:
+            return None
+        return round(self.uptime_end - self.uptime, 2)
 
 
 @dataclass(frozen=True)
@@ -87,7 +95,7 @@ def _parse(lines: list[str], complete: bool) -> ConsoleReport:
             cred_files.append(value)
         else:
             fields[key] = value
-    uptime = fields.get("uptime", "")
+    uptime, uptime_end = fields.get("uptime", ""), fields.get("uptime.end", "")
     keys = fields.get("hygiene.authorized_keys", "0")
     return ConsoleReport(
         complete=complete, metadata_source=fields.get("metadata", "unknown"),
@@ -95,7 +103,11 @@ def _parse(lines: list[str], complete: bool) -> ConsoleReport:
         addresses={v: tuple(a) for v, a in addrs.items()}, routes=routes,
         authorized_keys=int(keys) if _whole(keys) else 0,
         authorized_keys_files=tuple(key_files), credential_files=tuple(cred_files),
-        uptime=float(uptime) if re.fullmatch(r"\d+(\.\d+)?", uptime) else None)
+        uptime=_seconds(uptime), uptime_end=_seconds(uptime_end))
+
+
+def _seconds(text: str) -> float | None:
+    return float(text) if re.fullmatch(r"\d+(\.\d+)?", text) else None
 
 
 def _whole(text: str) -> bool:

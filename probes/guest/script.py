@@ -90,6 +90,7 @@ for f in /root/.aws/credentials /root/.config/openstack/clouds.yaml /etc/opensta
          /home/*/.ssh/id_rsa /home/*/.ssh/id_ed25519 /home/*/.aws/credentials; do
     [ -f "$f" ] && say "hygiene.credential_file=$f"
 done
+[ -r /proc/uptime ] && say "uptime.end=$(cut -d' ' -f1 /proc/uptime)"
 C=$((C + 1))
 line "end lines=$C"
 if [ -n "$R" ]; then

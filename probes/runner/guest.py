@@ -109,7 +109,7 @@ def check_context(driver: CloudDriver, server_id: str, nonce: str,
             **({"report_via": via} if via == "posted" else {}),
             metadata_source=report.metadata_source, guest_addresses=seen, api_addresses=api,
             routes={str(k): v for k, v in report.routes.items()}, hygiene=_hygiene(report),
-            uptime=report.uptime)
+            uptime=report.uptime, user_data_seconds=report.ran_seconds)
     return report
 
 

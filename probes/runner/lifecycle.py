@@ -92,6 +92,7 @@ class LifecycleRunner:
         self.server_id: str | None = None
         self.create_sent = False
         self._create_sent_at = 0.0  # monotonic, when the create request went out
+        self._active_at = 0.0       # monotonic, when the VM became ACTIVE (best estimate)
         self.leaked: str | None = None
         self._status_addresses: tuple[tuple[int, str], ...] = ()
         self._metadata: dict[str, str] = {}
@@ -198,11 +199,16 @@ class LifecycleRunner:
             if self.site.policy.context == "off":  # and so is mjf (Policy allows nothing else)
                 ph.done(Outcome.SKIPPED, "not checked (site policy: context off)")
             else:
-                watch = Watch(self.history.expect("context"))
+                # the report comes a while after the VM became ACTIVE, whenever the probe saw
+                # that: its history counts from then (the boot's estimate)
+                since = time.monotonic() - self._active_at if self._active_at else 0.0
+                expect = self.history.expect("context")
+                watch = Watch(None if expect is None else expect - since)
                 report = check_context(driver, self.server_id or "", self.nonce,
                                        self._status_addresses, ph, self.deadline.child(120),
                                        self.channel, watch)
-                self.history.saw("context", watch.estimate())
+                came = watch.estimate()
+                self.history.saw("context", None if came is None else came + since)
         with self._phase("mjf") as ph:
             check_mjf(report, self.site, ph, driver.capabilities)
 
@@ -276,7 +282,9 @@ class LifecycleRunner:
                     continue
                 if status.state == ServerState.ACTIVE:
                     seen = watch.hit()
-                    self.history.saw("boot", watch.estimate())
+                    active = watch.estimate()
+                    self.history.saw("boot", active)
+                    self._active_at = watch.start + (active or seen)
                     self._status_addresses = status.addresses
                     self._metadata = status.metadata
                     shown = ", ".join(a for _, a in status.addresses) or "no addresses"
