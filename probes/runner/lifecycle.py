@@ -93,6 +93,7 @@ class LifecycleRunner:
         self.create_sent = False
         self._create_sent_at = 0.0  # monotonic, when the create request went out
         self._active_at = 0.0       # monotonic, when the VM became ACTIVE (best estimate)
+        self._active_precise = False  # ... known to a few percent
         self.leaked: str | None = None
         self._status_addresses: tuple[tuple[int, str], ...] = ()
         self._metadata: dict[str, str] = {}
@@ -200,7 +201,8 @@ class LifecycleRunner:
                 ph.done(Outcome.SKIPPED, "not checked (site policy: context off)")
             else:
                 # the report comes a while after the VM became ACTIVE, whenever the probe saw
-                # that: its history counts from then (the boot's estimate)
+                # that: its history counts from then (the boot's estimate), and learns only
+                # from runs that know both moments closely (a look missed each just before)
                 since = time.monotonic() - self._active_at if self._active_at else 0.0
                 expect = self.history.expect("context")
                 watch = Watch(None if expect is None else expect - since)
@@ -208,7 +210,8 @@ class LifecycleRunner:
                                        self._status_addresses, ph, self.deadline.child(120),
                                        self.channel, watch)
                 came = watch.estimate()
-                self.history.saw("context", None if came is None else came + since)
+                if came is not None and watch.precise() and self._active_precise:
+                    self.history.saw("context", came + since)
         with self._phase("mjf") as ph:
             check_mjf(report, self.site, ph, driver.capabilities)
 
@@ -285,6 +288,7 @@ class LifecycleRunner:
                     active = watch.estimate()
                     self.history.saw("boot", active)
                     self._active_at = watch.start + (active or seen)
+                    self._active_precise = watch.precise()
                     self._status_addresses = status.addresses
                     self._metadata = status.metadata
                     shown = ", ".join(a for _, a in status.addresses) or "no addresses"

@@ -79,6 +79,13 @@ class Watch:
         self.seen = time.monotonic() - self.start
         return self.seen
 
+    def precise(self) -> bool:
+        """Whether a look missed it shortly before one saw it (within a tenth of the wait,
+        0.1 s at least): the estimate is then good to a few percent."""
+        if self.seen is None or self.missed is None:
+            return False
+        return self.seen - self.missed <= max(0.1, 0.1 * self.seen)
+
     def estimate(self) -> float | None:
         """When it came, best guess (None: not seen)."""
         if self.seen is None:

@@ -79,3 +79,15 @@ def test_a_broken_history_paces_as_for_a_new_site(tmp_path: Path) -> None:
         path.write_text(broken)
         assert History(tmp_path, "s").expect("boot") is None
     History(None, "s").save()                # no state directory: nothing written, no error
+
+
+def test_a_watch_is_precise_only_when_a_look_missed_just_before_the_hit() -> None:
+    def watched(missed: float | None, seen: float) -> Watch:
+        w = Watch(None)
+        w.missed, w.seen = missed, seen
+        return w
+
+    assert watched(7.6, 8.0).precise()          # 5 % apart
+    assert not watched(6.3, 12.7).precise()      # a doubling gap: anywhere in 6 s
+    assert watched(0.0, 0.1).precise()           # 0.1 s is close enough
+    assert not watched(None, 0.5).precise()      # the first look saw it: when, unknown
