@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +37,8 @@ if TYPE_CHECKING:
     from probes.checks.steps import Step
 
 Authenticate = Callable[[OpenStackSite, float], Login]  # (site, timeout) -> a scoped session
+
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 # 2.37: networks required (with "auto"/"none"); old enough for every supported release.
 COMPUTE_MICROVERSION = "2.37"
@@ -257,6 +260,10 @@ class OpenStackDriver:
             return nets
 
     def _network(self, project_id: str, deadline: Deadline) -> Choice | None:
+        if self.site.network and _UUID.fullmatch(self.site.network):
+            # a network id is what the create takes: nothing to look up (Nova refuses an
+            # unknown one, and the create phase says so)
+            return Choice(self.site.network, self.site.network, "given by id")
         params = {"name": self.site.network} if self.site.network else {"status": "ACTIVE"}
         nets = self._networks(params, deadline)
         if self.site.network:

@@ -49,6 +49,23 @@ def test_named_flavor_and_network(sb: Sandbox) -> None:
     assert "flavor m1.tiny" in run.stdout and "network shared-net" in run.stdout
 
 
+def test_a_network_given_by_id_is_not_looked_up(sb: Sandbox) -> None:
+    api = Api(sb)
+    nets = api.get("/networking/v2.0/networks", params={"name": "shared-net"}).json()
+    net_id = nets["networks"][0]["id"]
+    since = sb.request_log()[-1].seq
+    run = vm(sb, "--network", net_id)
+    assert run.returncode == 0, run.stdout
+    assert f"network {net_id}" in run.stdout
+    ops = [e.operation for e in sb.request_log(since)]
+    assert "networks" not in ops and "subnets" not in ops  # the answer was known
+    unknown = "00000000-0000-4000-8000-000000000000"
+    run = vm(sb, "--network", unknown)
+    assert run.returncode == 2 and run.stdout.startswith("FEDCLOUD_VM CRITICAL - create: ")
+    assert unknown in run.stdout.splitlines()[0]
+    assert sb.live_servers() == []
+
+
 @pytest.mark.parametrize("args,needle,available", [
     (["--image-name", "nope"], "no active image with name nope", "cirros-0.6.2-x86_64"),
     (["--image-property", "os_distro=windows"], "no active image with property os_distro=windows",
