@@ -13,7 +13,7 @@ CLIENTS_VENV ?= .venv-clients
 CLIENTS_STAMP := $(CLIENTS_VENV)/.clients-installed
 export FEDPROBE_CLIENTS_VENV := $(abspath $(CLIENTS_VENV))
 
-.PHONY: demo test lint typecheck unit integration bench fuzz sandbox clean system-deps
+.PHONY: demo test lint typecheck unit integration bench fuzz sandbox clean system-deps packages
 
 $(STAMP): pyproject.toml setup.py
 	@dev/system-deps
@@ -57,6 +57,12 @@ fuzz: $(STAMP)
 
 bench: $(STAMP)
 	@$(PY) benchmarks/sandbox_overhead.py
+
+# docs/packaging.md: the wheel and sdist (dashboard, rules, configs and units inside) in dist/
+packages: $(STAMP)
+	@$(PY) -m build --no-isolation --outdir dist . >.setup/packages.log 2>&1 \
+		|| { tail -n 30 .setup/packages.log; exit 1; }
+	@ls -1 dist/
 
 sandbox: $(STAMP)
 	@$(VENV)/bin/fedprobe sandbox
