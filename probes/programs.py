@@ -99,6 +99,7 @@ _ALL = (
     _p("voms-proxy-fake", "voms-clients", "tests", "VOMS proxies with attribute certificates"),
     _p("prometheus", "prometheus", "tests", "a real Prometheus scraping the exporter"),
     _p("promtool", "prometheus", "tests", "alert-rule unit tests and exposition lint"),
+    _p("systemd-analyze", "systemd", "tests", "the exporter unit's verify and security score"),
     _p("chromium-headless-shell", "chromium-headless-shell", "tests dev",
        "screenshots of the exporter's status page (rendered, then looked at)"),
     _p("prometheus-pushgateway", "prometheus-pushgateway", "tests", "fedprobe vm --pushgateway"),
