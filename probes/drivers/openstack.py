@@ -102,19 +102,25 @@ def _status(doc: dict[str, Any]) -> ServerStatus:
                         _when(doc.get("OS-SRV-USG:launched_at")))
 
 
-def _when(value: Any) -> float | None:
+def _unix(value: str) -> float:
     """A Nova timestamp ("2026-12-04T10:00:00Z", or launched_at's "2026-12-04T10:00:03.000000",
-    UTC without a zone) as Unix seconds; None when absent or not a time (it is evidence the
-    runner may use, not something the run depends on)."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        when = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
+    UTC without a zone: Nova says UTC, a naive time is read as such) as Unix seconds
+    (ValueError when it is not a time)."""
+    when = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.UTC)
     return when.timestamp()
+
+
+def _when(value: Any) -> float | None:
+    """_unix, or None when absent or not a time (it is evidence the runner may use, not
+    something the run depends on)."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return _unix(value)
+    except ValueError:
+        return None
 
 
 class OpenStackDriver:
@@ -385,12 +391,8 @@ class OpenStackDriver:
             for s in servers:
                 meta = {str(k): str(v) for k, v in obj(s.get("metadata") or {}).items()}
                 if all(meta.get(k) == v for k, v in tags.items()):
-                    created = dt.datetime.fromisoformat(text(s["created"]).replace("Z",
-                                                                                     "+00:00"))
-                    if created.tzinfo is None:  # Nova says UTC; a naive time is read as such
-                        created = created.replace(tzinfo=dt.UTC)
-                    own.append(OwnServer(text(s["id"]), text(s["name"]), created.timestamp(),
-                                         meta))
+                    own.append(OwnServer(text(s["id"]), text(s["name"]),
+                                         _unix(text(s["created"])), meta))
         return own
 
 

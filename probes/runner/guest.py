@@ -114,7 +114,7 @@ def check_context(driver: CloudDriver, server_id: str, nonce: str,
 
 
 def check_mjf(report: ConsoleReport | None, site: Site, ph: Recorder,
-              capabilities: frozenset[str] = frozenset({"metadata"})) -> None:
+              capabilities: frozenset[str]) -> None:
     """Validate the machine/job features the guest read. A driver without ``metadata`` gives
     the guest no metadata to find them in: none in its environment either is not checked."""
     if site.policy.mjf == "off":

@@ -92,8 +92,7 @@ class LifecycleRunner:
         self.server_id: str | None = None
         self.create_sent = False
         self._create_sent_at = 0.0  # monotonic, when the create request went out
-        self._active_at = 0.0       # monotonic, when the VM became ACTIVE (best estimate)
-        self._active_precise = False  # ... known to a few percent
+        self._boot: Watch | None = None  # the looks that saw the VM become ACTIVE
         self.leaked: str | None = None
         self._status_addresses: tuple[tuple[int, str], ...] = ()
         self._metadata: dict[str, str] = {}
@@ -203,14 +202,16 @@ class LifecycleRunner:
                 # the report comes a while after the VM became ACTIVE, whenever the probe saw
                 # that: its history counts from then (the boot's estimate), and learns only
                 # from runs that know both moments closely (a look missed each just before)
-                since = time.monotonic() - self._active_at if self._active_at else 0.0
+                boot = self._boot
+                active = boot.came_at() if boot is not None else None
+                since = time.monotonic() - active if active is not None else 0.0
                 expect = self.history.expect("context")
                 watch = Watch(None if expect is None else expect - since)
                 report = check_context(driver, self.server_id or "", self.nonce,
                                        self._status_addresses, ph, self.deadline.child(120),
                                        self.channel, watch)
                 came = watch.estimate()
-                if came is not None and watch.precise() and self._active_precise:
+                if came is not None and watch.precise() and boot is not None and boot.precise():
                     self.history.saw("context", came + since)
         with self._phase("mjf") as ph:
             check_mjf(report, self.site, ph, driver.capabilities)
@@ -285,10 +286,8 @@ class LifecycleRunner:
                     continue
                 if status.state == ServerState.ACTIVE:
                     seen = watch.hit()
-                    active = watch.estimate()
-                    self.history.saw("boot", active)
-                    self._active_at = watch.start + (active or seen)
-                    self._active_precise = watch.precise()
+                    self.history.saw("boot", watch.estimate())
+                    self._boot = watch
                     self._status_addresses = status.addresses
                     self._metadata = status.metadata
                     shown = ", ".join(a for _, a in status.addresses) or "no addresses"

@@ -20,6 +20,7 @@ import statistics
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TypeGuard
 
 from probes.deadline import Deadline
 
@@ -30,11 +31,16 @@ KEEP = 5       # runs remembered per phase
 PHASES = ("boot", "context", "gone")
 
 
+def _aimed(expect: float | None) -> TypeGuard[float]:
+    """Whether the looks aim at the expectation (too small a one: as without one)."""
+    return expect is not None and expect > SMALLEST
+
+
 def gaps(expect: float | None, cap: float = CAP) -> Iterator[float]:
     """The sleeps before each look (the first look comes after the first gap); no gap past
     the expectation is longer than ``cap``."""
     gap = FIRST
-    if expect is not None and expect > SMALLEST:
+    if _aimed(expect):
         yield 0.95 * expect
         gap = max(SMALLEST, 0.05 * expect)
         yield gap
@@ -62,7 +68,7 @@ class Watch:
         is up)."""
         attempt = 0
         pace = gaps(self.expect, cap)
-        if self.expect is not None and self.expect > SMALLEST:
+        if _aimed(self.expect):  # else the first look is at once
             deadline.sleep(next(pace))
         while True:
             self._asked = time.monotonic()
@@ -91,6 +97,11 @@ class Watch:
         if self.seen is None:
             return None
         return 0.8 * self.seen if self.missed is None else (self.missed + self.seen) / 2
+
+    def came_at(self) -> float | None:
+        """The same as a time.monotonic() value."""
+        came = self.estimate()
+        return None if came is None else self.start + came
 
 
 class History:

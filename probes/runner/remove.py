@@ -25,16 +25,10 @@ class Gone:
     errors: int = 0     # polls that failed (and were repeated)
 
 
-def _polls(deadline: Deadline, cap: float) -> Iterator[int]:
+def _until_time_is_up(looks: Iterator[int]) -> Iterator[int]:
+    """The attempts, ending quietly when the deadline's sleep says time is up."""
     try:
-        yield from deadline.polls(cap=cap)
-    except DeadlineExceeded:
-        return
-
-
-def _looks(watch: pacing.Watch, deadline: Deadline, cap: float) -> Iterator[int]:
-    try:
-        yield from watch.looks(deadline, cap)
+        yield from looks
     except DeadlineExceeded:
         return
 
@@ -43,7 +37,7 @@ def delete(driver: CloudDriver, server_id: str, deadline: Deadline) -> str:
     """Ask for the deletion, repeating a transient failure within the deadline; '' once the
     cloud accepted it (or the server was already gone), else the last error."""
     last = ""
-    for _ in _polls(deadline, cap=2.0):
+    for _ in _until_time_is_up(deadline.polls(cap=2.0)):
         try:
             driver.delete(server_id, deadline)
             return ""
@@ -65,7 +59,7 @@ def wait_gone(driver: CloudDriver, server_id: str, deadline: Deadline,
     polls = errors = 0
     seen, last_error = "", ""
     watch = watch or pacing.Watch(None)
-    for _ in _looks(watch, deadline, cap):
+    for _ in _until_time_is_up(watch.looks(deadline, cap)):
         polls += 1
         try:
             status = driver.status(server_id, deadline)
@@ -96,7 +90,7 @@ def find_run(driver: CloudDriver, metadata: dict[str, str], deadline: Deadline,
     lost) again and again with back-off until one shows or the deadline. Also returns the last
     list error ('' when the last look worked)."""
     last = ""
-    for _ in _polls(deadline, cap=5.0):
+    for _ in _until_time_is_up(deadline.polls(cap=5.0)):
         try:
             found = driver.list_own(metadata, deadline)
             last = ""
