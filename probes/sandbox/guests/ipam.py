@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from probes.sandbox.guests.base import GuestAddress, GuestError
@@ -23,9 +24,11 @@ class Lease:
 class Allocator:
     """Host addresses per subnet: gateway, network and broadcast are never handed out."""
 
-    def __init__(self, subnets: list[SubnetRec]) -> None:
+    def __init__(self, subnets: list[SubnetRec],
+                 freed: Callable[[list[str]], None] | None = None) -> None:
         # Guests start concurrently (one compute thread per server).
         self._lock = threading.Lock()
+        self._freed = freed  # told the addresses a lease gave back (the host forgets them)
         self._used: dict[str, set[str]] = {s.id: {s.gateway_ip} for s in subnets}
 
     def take(self, subnet: SubnetRec) -> str:
@@ -70,5 +73,7 @@ class Allocator:
 
     def release(self, lease: Lease) -> None:
         """Give back every address of a lease."""
+        if self._freed is not None and lease.taken:  # before another guest can take them
+            self._freed([addr for _, addr in lease.taken])
         for subnet_id, addr in lease.taken:
             self.give_back(subnet_id, addr)

@@ -133,7 +133,6 @@ class NamespaceGuest:
             os.close(self._pinned)
             self._pinned = None
         # Given back once (stop() runs once); the addresses stay readable, as process guests'.
-        forget_neighbours(self._backend.bridge, [a.addr for a in self._lease.addresses])
         self._backend.allocator.release(self._lease)
         if "dir" in self._made:
             shutil.rmtree(self._dir, ignore_errors=True)
@@ -230,7 +229,8 @@ class NamespaceBackend:
         self.root = root
         self.banner = banner
         self.console_limit = console_limit
-        self.allocator = Allocator(subnets)
+        # a freed address's next guest has a MAC of its own: the host must not keep this one's
+        self.allocator = Allocator(subnets, lambda freed: forget_neighbours(self.bridge, freed))
         self.bridge = bridge_name or f"fpsb{secrets.token_hex(3)}"
         self._guests: list[NamespaceGuest] = []
         self._lock = threading.Lock()

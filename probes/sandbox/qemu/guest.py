@@ -169,7 +169,6 @@ class QemuGuest:
             if "tap" in self._made:
                 with contextlib.suppress(netlink.IpError):
                     netlink.ip("link", "del", self._tap)
-            forget_neighbours(self._backend.bridge, [a.addr for a in self._lease.addresses])
             self._backend.allocator.release(self._lease)
             if "dir" in self._made:
                 shutil.rmtree(self._dir, ignore_errors=True)
@@ -263,7 +262,8 @@ class QemuBackend:
         self.console_limit = console_limit
         self.image = image
         self.settings = settings
-        self.allocator = Allocator(subnets)
+        # a freed address's next guest has a MAC of its own: the host must not keep this one's
+        self.allocator = Allocator(subnets, lambda freed: forget_neighbours(self.bridge, freed))
         suffix = secrets.token_hex(3)
         self.bridge = bridge_name or f"fpsb{suffix}"
         self._guests: list[QemuGuest] = []
