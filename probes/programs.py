@@ -72,9 +72,11 @@ _ALL = (
     _p("apt-get", "apt", "sandbox dev", "QEMU image: download the kernel and busybox packages; "
        "dev/system-deps"),
     _p("apt-cache", "apt", "sandbox", "QEMU image: the package versions in its cache key"),
-    _p("dpkg-deb", "dpkg", "sandbox", "QEMU image: unpack the kernel and busybox packages"),
+    _p("dpkg-deb", "dpkg", "sandbox tests", "QEMU image: unpack the kernel and busybox packages; "
+       "the .deb's contents"),
     _p("modinfo", "kmod", "sandbox", "QEMU image: kernel module dependencies"),
-    _p("mmdebstrap", "mmdebstrap", "sandbox dev", "the full Debian QEMU image; dev/fresh-root"),
+    _p("mmdebstrap", "mmdebstrap", "sandbox dev tests", "the full Debian QEMU image; "
+       "dev/fresh-root; the Debian root the .deb is installed in"),
     _p("mke2fs", "e2fsprogs", "sandbox", "the full Debian QEMU image's root disk"),
     _p("truncate", "coreutils", "sandbox", "the full Debian QEMU image's root disk"),
     # -- the probe's user-data, as namespace and process guests run it ---------------------------
@@ -100,6 +102,17 @@ _ALL = (
     _p("prometheus", "prometheus", "tests", "a real Prometheus scraping the exporter"),
     _p("promtool", "prometheus", "tests", "alert-rule unit tests and exposition lint"),
     _p("systemd-analyze", "systemd", "tests", "the exporter unit's verify and security score"),
+    _p("dpkg-buildpackage", "dpkg-dev", "dev tests", "make packages: build the .deb"),
+    _p("dh", "debhelper", "dev tests", "make packages: debian/rules' debhelper sequence (run "
+       "by dpkg-buildpackage)"),
+    _p("rpmbuild", "rpm", "dev tests", "make packages: build the RPM"),
+    _p("rpm", "rpm", "tests", "the RPM's files and requirements (rpm -qlp, -qp --requires)"),
+    _p("rpm2cpio", "rpm", "tests", "the RPM's payload, unpacked into the Debian root",
+       owner="rpm2cpio"),
+    _p("lintian", "lintian", "tests", "the .deb against Debian's policy checks"),
+    _p("rpmlint", "rpmlint", "tests", "the RPM against rpmlint's checks"),
+    _p("readelf", "rpmlint", "tests", "rpmlint: the RPM's shared objects", owner="binutils"),
+    _p("ldconfig", "libc-bin", "tests", "rpmlint: where libmagic is (ctypes.util.find_library)"),
     _p("chromium-headless-shell", "chromium-headless-shell", "tests dev",
        "screenshots of the exporter's status page (rendered, then looked at)"),
     _p("prometheus-pushgateway", "prometheus-pushgateway", "tests", "fedprobe vm --pushgateway"),
@@ -109,7 +122,7 @@ _ALL = (
        "/init functions"),
     _p("dash", "dash", "tests", "the user-data under dash"),
     _p("bash", "bash", "tests", "the user-data under bash"),
-    _p("cpio", "cpio", "tests", "GNU cpio lists the tiny image's initramfs"),
+    _p("cpio", "cpio", "tests", "GNU cpio lists the tiny image's initramfs; unpacks the RPM"),
     _p("pgrep", "procps", "tests", "find guests' leftover processes"),
     _p("strace", "strace", "tests", "trace the programs the user-data runs"),
     _p("sleep", "coreutils", "tests", "guests' test user-data"),
