@@ -111,6 +111,8 @@ _ALL = (
        owner="rpm2cpio"),
     _p("lintian", "lintian", "tests", "the .deb against Debian's policy checks"),
     _p("rpmlint", "rpmlint", "tests", "the RPM against rpmlint's checks"),
+    _p("nagios4", "nagios4-core", "tests", "the Nagios 4 definitions under the real scheduler"),
+    _p("icinga2", "icinga2-bin", "tests", "the Icinga 2 definitions under the real scheduler"),
     _p("readelf", "rpmlint", "tests", "rpmlint: the RPM's shared objects", owner="binutils"),
     _p("ldconfig", "libc-bin", "tests", "rpmlint: where libmagic is (ctypes.util.find_library)"),
     _p("chromium-headless-shell", "chromium-headless-shell", "tests dev",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -52,6 +53,38 @@ def valid_timeout(plugin: str, command: str, seconds: float) -> float:
         raise UsageError(plugin, command, f"-t {seconds:g}: must be more than 0 and at most "
                                           f"{MAX_TIMEOUT:g} seconds")
     return seconds
+
+
+SCHEDULER_TIMEOUT_VAR = "FEDPROBE_SCHEDULER_TIMEOUT"
+
+
+def scheduler_timeout(plugin: str, command: str, given: str | None,
+                      environ: Mapping[str, str]) -> float | None:
+    """The scheduler's own timeout: --scheduler-timeout, else $FEDPROBE_SCHEDULER_TIMEOUT (the
+    shipped check definitions export it), else None; UsageError when it is not a positive
+    number of seconds."""
+    source, raw = (("--scheduler-timeout", given) if given is not None
+                   else (f"${SCHEDULER_TIMEOUT_VAR}", environ.get(SCHEDULER_TIMEOUT_VAR)))
+    if raw is None or not raw.strip():
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise UsageError(plugin, command, f"{source} {raw!r}: must be a number of seconds "
+                                          "more than 0")
+    return value
+
+
+def timeout_warning(timeout: float, scheduler: float | None) -> str | None:
+    """A long-output line when -t is not below the scheduler's timeout, else None: Nagios 4
+    and Sensu SIGKILL the plugin's process group at theirs, before it can delete its VM."""
+    if scheduler is None or timeout < scheduler:
+        return None
+    return (f"(warning: -t {timeout:g} s is not below the scheduler's timeout of {scheduler:g} "
+            "s: the scheduler may kill this probe before it has deleted its VM; give -t a "
+            "margin below it, see the scheduler's page in docs/)")
 
 
 def valid_files(plugin: str, command: str, limit: int, **paths: str | Path | None) -> None:

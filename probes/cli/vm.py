@@ -22,6 +22,8 @@ from probes.cli.plugin import (
     add_plugin,
     nagios_ranges,
     named_path,
+    scheduler_timeout,
+    timeout_warning,
     valid_timeout,
     valid_url,
 )
@@ -72,6 +74,9 @@ def register(sub: Any) -> None:
     pol.add_argument("--console-forbidden", choices=("unknown", "warning", "critical"))
     n = p.add_argument_group("Nagios")
     add_nagios_options(n, timeout=300.0)
+    n.add_argument("--scheduler-timeout", metavar="SECONDS",
+                   help="the scheduler's own timeout (default: $FEDPROBE_SCHEDULER_TIMEOUT, "
+                        "which the shipped check definitions set): warn when -t is not below it")
     n.add_argument("--warn-phase", action="append", default=[], metavar="PHASE=RANGE")
     n.add_argument("--crit-phase", action="append", default=[], metavar="PHASE=RANGE")
     n.add_argument("--json", type=named_path, metavar="FILE", help="also write the result as JSON")
@@ -164,6 +169,8 @@ def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
 
     nagios_ranges(PLUGIN_NAME, "vm", args.warning, args.critical)
     valid_timeout(PLUGIN_NAME, "vm", args.timeout)  # no run outlives the sweep's age floor
+    args.timeout_warning = timeout_warning(args.timeout, scheduler_timeout(
+        PLUGIN_NAME, "vm", args.scheduler_timeout, env.environ))
     if args.monitoring_host is not None and not 0 < len(args.monitoring_host) <= 255:
         raise UsageError(PLUGIN_NAME, "vm", "--monitoring-host: must be 1 to 255 characters")
     _valid_outputs(args)
@@ -232,6 +239,8 @@ def _run(args: argparse.Namespace, env: Environment, deadline: Deadline,
     outcome = vm_outcome(result, site, deadline, args.verbose, args.warning, args.critical,
                          phase_ranges)
     text, code = outcome.text, int(outcome.state)
+    if args.timeout_warning:
+        text += args.timeout_warning + "\n"
     if args.json:
         try:
             _write_json(args.json, result.as_dict())

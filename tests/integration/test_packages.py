@@ -159,6 +159,11 @@ def test_the_rpm_has_argos_layout_and_collides_with_nothing_of_argo(
             "/usr/share/fedprobe/alerts/fedprobe.rules.yml",
             "/usr/lib/systemd/system/fedprobe-exporter.service",
             "/usr/share/man/man1/fedprobe.1.gz", "/var/lib/fedprobe"} <= files
+    # the schedulers' drop-in definitions, as the tree has them (test_nagios4.py, ... run them)
+    for sched in ("nagios4", "icinga2", "argo", "sensu"):
+        shipped = {f"/usr/share/fedprobe/{sched}/{p.name}" for p in
+                   (ROOT / "packaging" / sched).iterdir() if p.is_file()}
+        assert shipped and shipped <= files, sched
     assert {f for f in files if f.startswith(ARGO_DIR + "/")} == \
         {f"{ARGO_DIR}/fedprobe-{c}" for c in PLUGINS}
     # nothing but fedprobe's own paths (and the shared ARGO directory)
@@ -233,6 +238,7 @@ def test_the_deb_installs_with_apt_and_its_vm_probe_passes_against_the_sandbox(
     assert inside("fedprobe", "--version").stdout.strip().endswith(VERSION)
     site = root / "usr/lib/fedprobe/lib/python3.11/site-packages"
     assert list((site / "probes").glob("__pycache__/*.cpython-311.pyc"))  # compiled at install
+    assert (root / "usr/share/fedprobe/nagios4/fedprobe-commands.cfg").is_file()
 
     # the unit, checked by systemd against the installed root (the command exists now)
     verify = subprocess.run([programs.require("systemd-analyze"), "verify", f"--root={root}",

@@ -88,6 +88,20 @@ def test_json_output(sb: Sandbox, tmp_path: Any) -> None:
     assert data["phases"][4]["outcome"] == "passed" and data["leaked_server_id"] is None
 
 
+def test_a_timeout_not_below_the_schedulers_is_warned_of_in_the_long_output(
+        sb: Sandbox) -> None:
+    # the shipped check definitions export the scheduler's timeout; the state stays the
+    # site's (the warning is about the monitoring set-up, not the cloud)
+    env = {**os.environ, "FEDPROBE_SCHEDULER_TIMEOUT": "40"}
+    warned = vm(sb, timeout=40, env=env)
+    assert warned.state == "OK"
+    assert "(warning: -t 40 s is not below the scheduler's timeout of 40 s: the scheduler may " \
+           "kill this probe before it has deleted its VM" in warned.out.splitlines()[-1]
+    assert "warning: -t" not in vm(sb, timeout=30, env=env).out
+    # the option wins over the environment
+    assert "timeout of 20 s" in vm(sb, "--scheduler-timeout", "20", timeout=30, env=env).out
+
+
 def test_console_forbidden_severity_is_site_policy(sb: Sandbox) -> None:
     sb.set_faults(console_forbidden=True)
     assert vm(sb, "--console-forbidden", "warning", timeout=20).state == "WARNING"
