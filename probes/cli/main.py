@@ -10,7 +10,7 @@ from typing import Any
 from exporters import cmd as exporter_cmd
 from probes import __version__
 from probes.checks.nagios import unknown_line
-from probes.cli import early, fast, proxy, token, vm
+from probes.cli import early, fast, proxy, selftest, token, vm
 from probes.cli.env import Command, CommandStatus, Environment, ExitStatus
 from probes.cli.plugin import CommandParser, UsageError
 from probes.sandbox import cmd as sandbox_cmd
@@ -23,7 +23,7 @@ def _parser() -> tuple[CommandParser, Any]:
     parser.add_argument("--version", action="version", version=f"fedprobe {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for command in (vm, proxy, token, fast, sandbox_cmd, exporter_cmd):
+    for command in (vm, proxy, token, fast, selftest, sandbox_cmd, exporter_cmd):
         command.register(sub)
     return parser, sub
 
