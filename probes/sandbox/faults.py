@@ -71,6 +71,9 @@ class Faults(BaseModel):
     # POST /servers is answered 504 at once while the server is made this many seconds later:
     # a proxy that gave up while Nova went on (the server shows only after the client gave up)
     create_after_504: float | None = Field(None, ge=0)
+    # The site's clock runs this many seconds ahead (negative: behind): every answer's Date
+    # header says so (what a client can see of a site's clock)
+    clock_skew: float = 0.0
 
     @field_validator("latency")
     @classmethod

@@ -26,7 +26,6 @@ NOT_CHECKED = {
     "multipart_userdata": "Multipart MIME user-data (a shell part and a cloud-config part)",
     "tls_igtf": "TLS chain and the IGTF client CAs Keystone advertises",
     "vo_projects": "OIDC login for each VO's project, endorsed image in each",
-    "clock_skew": "Clock skew between the site and this host",
     "site_yaml": "The site's YAML against the federation's schema",
 }
 
@@ -77,6 +76,7 @@ def fast_checks(site: Site, profile: Profile, plan: Plan) -> Iterator[Result]:
                              ("catalog", "Catalog endpoints"), ("versions", "Version documents"),
                              ("quota", "Quota headroom")):
             yield _cannot(check, title, "no login (auth failed)")
+        yield _clock(site, plan)
         return
     yield Result("auth", "Login with the site's configured method", Status.PASS,
                  f"{auth.detail} in {auth.seconds or 0:.2f}s", seconds=auth.seconds)
@@ -109,6 +109,18 @@ def fast_checks(site: Site, profile: Profile, plan: Plan) -> Iterator[Result]:
                      "the endpoints must answer from outside (firewall, proxy, URL in the "
                      "catalog)" if bad else "")
     yield from _quota(site, plan)
+    yield _clock(site, plan)
+
+
+def _clock(site: Site, plan: Plan) -> Result:
+    from probes.auth.keystone import AuthError, verify_option
+    from probes.selftest import clock
+
+    try:
+        verify = verify_option(site)  # type: ignore[arg-type]
+    except AuthError as exc:
+        return _cannot("clock_skew", clock.TITLE, str(exc))
+    return clock.check(site.auth.auth_url, verify, plan.fast_timeout)  # type: ignore[attr-defined]
 
 
 def _federated(site: Site, profile: Profile, auth: Step) -> Result:

@@ -32,13 +32,13 @@ PROFILES = {p.name: p for p in (
     # lifecycle and contextualisation block; IPv6, MJF and image hygiene are recommended.
     Profile("egi-fedcloud", 1, _APIS | _LIFECYCLE | {"federated_login", "ipv4"},
             frozenset({"ipv6", "mjf", "hygiene", "metadata", "console", "quota",
-                       "token_lifetime", "leftovers"}), "egi.eu", "openid"),
+                       "token_lifetime", "leftovers", "clock_skew"}), "egi.eu", "openid"),
     # Any OpenStack cloud: its own login, the APIs, the lifecycle, IPv4.
     Profile("openstack", 1, _APIS | _LIFECYCLE | {"ipv4"},
             frozenset({"ipv6", "metadata", "console", "quota", "token_lifetime", "hygiene",
-                       "leftovers"})),
+                       "leftovers", "clock_skew"})),
     # WLCG clouds: MJF is what pilots read, so it blocks; IPv6 is recommended.
     Profile("wlcg", 1, _APIS | _LIFECYCLE | {"ipv4", "mjf"},
             frozenset({"ipv6", "metadata", "console", "quota", "token_lifetime", "hygiene",
-                       "leftovers"})),
+                       "leftovers", "clock_skew"})),
 )}

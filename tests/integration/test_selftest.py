@@ -104,6 +104,7 @@ def test_secrets_are_redacted_in_the_json_report(oidc: tuple[Sandbox, Path],
     ("userdata_not_run", {"userdata_not_run": True}, "context", "FAIL", 2),
     ("console_forbidden", {"console_forbidden": True}, "console", "FAIL", 3),
     ("quota_exceeded", {"quota_exceeded": 403}, "lifecycle", "FAIL", 2),
+    ("clock_skew", {"clock_skew": 120}, "clock_skew", "FAIL", 1),
 ])
 def test_each_fault_turns_its_check_and_the_verdict(
         sandbox_factory: Callable[..., Sandbox], tmp_path: Path, name: str,

@@ -3,6 +3,7 @@ rendering and the request log — everything handlers should not repeat."""
 
 from __future__ import annotations
 
+import email.utils
 import hmac
 import json
 import logging
@@ -137,6 +138,9 @@ class SandboxApp:
             reply = Reply(err.status, err.body, err.headers)
         if request.method == "HEAD":
             reply.body = None
+        skew = self.cloud.faults.faults.clock_skew
+        if skew:  # else cheroot writes the Date header from this host's clock
+            reply.headers["Date"] = email.utils.formatdate(time.time() + skew, usegmt=True)
         service = route.service if route else service_of(request.path)
         if service != "control":  # the log is what clients did to the cloud, not to the sandbox
             self.cloud.requests.add(request.method, request.path,
